@@ -1,0 +1,226 @@
+"""The public API for plugin authors: one base class per plugin kind, plus the objects they exchange.
+
+A plugin is a class with class attributes ``name``, ``description``, ``params`` (a tuple of
+:class:`harness.params.Param`) and ``version``. The core instantiates it with the resolved params
+(``plugin.config`` is a plain dict) and calls its methods. Nothing here imports torch: plugins import
+heavy libraries inside their methods, so ``harness plugins`` and ``harness validate`` stay fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
+
+from harness.params import Param
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+log = logging.getLogger("harness")
+
+MODALITIES = ("text", "image")
+
+
+class Plugin:
+    """Common base: identity, schema and the resolved params of one configured instance."""
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+    version: ClassVar[str] = "1"
+
+    def __init__(self, config: dict[str, Any] | None = None):
+        #: the resolved params of this configured instance (defaults filled in, types checked)
+        self.config: dict[str, Any] = dict(config or {})
+
+
+# --------------------------------------------------------------------------- models
+
+
+class Codec:
+    """Turns documents into token ids and back (a tokenizer for text, a colour palette for images)."""
+
+    modality: str = "text"
+    eos_token_id: int | None = None
+    pad_token_id: int | None = None
+
+    def encode(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def decode(self, ids: Sequence[int]) -> str:
+        raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        """A stable hash of everything that decides encode(); part of every data stage key."""
+        raise NotImplementedError
+
+
+class ModelHandle:
+    """A loaded model: the torch module, its codec and how to save/restore fitted weights."""
+
+    def __init__(self, module: "torch.nn.Module", codec: Codec, device: str, modality: str = "text"):
+        self.module = module
+        self.codec = codec
+        self.device = device
+        self.modality = modality
+
+    def save_weights(self, directory: Path) -> None:
+        """Store the current weights so :meth:`load_weights` can restore them (the fit cache)."""
+        raise NotImplementedError
+
+    def load_weights(self, directory: Path) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class LoadContext:
+    """What a model loader gets from the runner."""
+
+    device: str
+    cache_dir: Path
+
+
+class ModelLoader(Plugin):
+    """Loads a model and its codec. ``fingerprint`` names the exact weights (file hash, revision)."""
+
+    kind = "model_loader"
+    modality: ClassVar[str] = "text"
+
+    def fingerprint(self) -> str:
+        """Extra identity beyond name+params (e.g. a weights hash); cheap, no model load."""
+        return ""
+
+    def load(self, ctx: LoadContext) -> ModelHandle:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source document with an id that is stable across runs."""
+
+    id: str
+    text: str
+
+
+class Dataset(Plugin):
+    """Yields documents; the runner draws training sequences and eval contexts from them."""
+
+    kind = "dataset"
+    modality: ClassVar[str] = "text"
+
+    def documents(self) -> Iterator[Document]:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- recipes
+
+
+@dataclass
+class FitContext:
+    """What a recipe gets: a seed, a place for checkpoints, and callbacks for progress and curves."""
+
+    seed: int
+    work_dir: Path
+    progress: Callable[[int, int, dict[str, float]], None] = lambda done, total, info: None
+    curve: Callable[[dict[str, float]], None] = lambda row: None
+
+
+class Recipe(Plugin):
+    """Fits a model on training sequences in place. ``trains = False`` marks the identity recipe."""
+
+    kind = "recipe"
+    trains: ClassVar[bool] = True
+    #: defaults for the recipe's ``train:`` block (samples × tokens drawn from the training dataset)
+    train_defaults: ClassVar[dict[str, int]] = {"samples": 2000, "tokens": 256}
+
+    def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> None:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- decoders
+
+
+@dataclass
+class Generation:
+    """One continuation plus per-step statistics of the *raw* model distribution."""
+
+    output_ids: list[int]
+    step_entropy: list[float] = field(default_factory=list)
+    step_top1: list[float] = field(default_factory=list)
+
+
+@dataclass
+class DecodeContext:
+    """Per-batch inputs besides the contexts: one seed per row, and optional training data."""
+
+    seeds: list[int]
+    train_sequences: list[list[int]] | None = None
+
+
+class Decoder(Plugin):
+    """Continues a batch of contexts. Must depend only on (weights, context, seed), not on the batch."""
+
+    kind = "decoder"
+    deterministic: ClassVar[bool] = True
+
+    def generate(
+        self, handle: ModelHandle, contexts: list[list[int]], new_tokens: int, ctx: DecodeContext
+    ) -> list[Generation]:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- metrics
+
+#: the fields a generations record may carry (one JSON line per continuation)
+SAMPLE_FIELDS = (
+    "prompt_id",
+    "dataset",
+    "context_ids",
+    "context_text",
+    "output_ids",
+    "output_text",
+    "reference_text",
+    "seed",
+    "step_entropy",
+    "step_top1",
+)
+
+
+class Metric(Plugin):
+    """Scores generations.
+
+    ``level = "sample"``: :meth:`score_samples` returns one value per record; the result is the mean
+    with a mean ± 1.96·stderr interval. ``level = "corpus"``: :meth:`score_corpus` returns one value for
+    the whole set; the interval is a seeded bootstrap over prompts. A corpus metric whose value is the
+    mean of per-text contributions computed against the whole set (Self-BLEU's leave-one-out scores) may
+    also define ``score_per_text(samples) -> list[float]``; the bootstrap then resamples those. ``requires`` lists the record fields
+    the metric reads; ``definition`` is the pinned, human-readable definition stored with results.
+    """
+
+    kind = "metric"
+    level: ClassVar[str] = "sample"
+    higher_is_better: ClassVar[bool] = True
+    requires: ClassVar[tuple[str, ...]] = ("output_text",)
+    modalities: ClassVar[tuple[str, ...]] = ("text",)
+    definition: ClassVar[str] = ""
+
+    def score_samples(self, samples: list[dict[str, Any]]) -> list[float]:
+        raise NotImplementedError
+
+    def score_corpus(self, samples: list[dict[str, Any]]) -> float:
+        raise NotImplementedError
+
+
+KIND_BASES: dict[str, type[Plugin]] = {
+    "model_loader": ModelLoader,
+    "dataset": Dataset,
+    "recipe": Recipe,
+    "decoder": Decoder,
+    "metric": Metric,
+}

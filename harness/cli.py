@@ -1,0 +1,297 @@
+"""The ``harness`` command line. Heavy modules (torch, pandas) are imported only by commands that need them."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from harness import __version__
+from harness.errors import HarnessError, InputError
+from harness.plugin_manager import LoadedPlugins, PluginOptions, load_plugins
+
+
+class State:
+    """Options shared by all commands; plugins are loaded once, on first use."""
+
+    def __init__(self) -> None:
+        self.local_files: list[str] = []
+        self.disabled: list[str] = []
+        self.strict = False
+        self.debug = False
+        self._plugins: LoadedPlugins | None = None
+
+    def plugins(self) -> LoadedPlugins:
+        if self._plugins is None:
+            self._plugins = load_plugins(PluginOptions(tuple(self.local_files), tuple(self.disabled), self.strict))
+            for failure in self._plugins.failures:
+                click.echo(f"warning: {failure}", err=True)
+        return self._plugins
+
+
+def _collect(attr: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        state = ctx.ensure_object(State)
+        if isinstance(value, tuple):
+            getattr(state, attr).extend(value)
+        elif value:
+            setattr(state, attr, True)
+        return value
+
+    return callback
+
+
+def plugin_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Plugin flags accepted both before and after the subcommand name."""
+    options = [
+        click.option("--plugins", "plugin_files", multiple=True, metavar="FILE.py", expose_value=False,
+                     callback=_collect("local_files"), help="Load a local plugin file (repeatable)."),
+        click.option("--disable-plugin", multiple=True, metavar="NAME", expose_value=False,
+                     callback=_collect("disabled"),
+                     help="Skip a plugin by entry-point or registered name (repeatable; also HARNESS_DISABLE_PLUGINS=a,b)."),
+        click.option("--strict-plugins", is_flag=True, expose_value=False, callback=_collect("strict"),
+                     help="Fail if any plugin fails to import."),
+        click.option("--debug", is_flag=True, expose_value=False, callback=_collect("debug"),
+                     help="Show tracebacks on errors."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="harness")
+@plugin_options
+def cli() -> None:
+    """Benchmark hyperfitting and decoding strategies: plugins, YAML benchmarks, cached runs, leaderboards."""
+
+
+def _state() -> State:
+    return click.get_current_context().ensure_object(State)
+
+
+def _load(paths: tuple[str, ...]) -> list[Any]:
+    from harness.config import load_benchmark
+    from harness.errors import ConfigError
+
+    registry = _state().plugins().registry
+    benches, problems = [], []
+    for path in paths:
+        try:
+            benches.append(load_benchmark(Path(path), registry))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return benches
+
+
+@cli.command()
+@click.argument("benchmarks", nargs=-1, required=True, metavar="BENCHMARK.yaml...")
+@plugin_options
+def validate(benchmarks: tuple[str, ...]) -> None:
+    """Check benchmark files completely (plugins, params, references, sizes) without loading any model."""
+    for bench in _load(benchmarks):
+        click.echo(
+            f"{bench.path}: ok — {len(bench.cells)} cells × {len(bench.eval.datasets)} eval datasets × "
+            f"{len(bench.metrics)} metrics"
+        )
+
+
+@cli.command()
+@click.argument("benchmarks", nargs=-1, required=True, metavar="BENCHMARK.yaml...")
+@click.option("--results", "results_root", default="results", show_default=True, type=click.Path(file_okay=False),
+              help="Parent folder of results/<benchmark>/.")
+@click.option("--cache", "cache_root", default=None, type=click.Path(file_okay=False),
+              help="Stage cache (default $HARNESS_CACHE or ~/.cache/hyperfit-harness).")
+@click.option("--fresh", is_flag=True, help="Recompute every stage instead of reusing stored ones.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Smoke run on the first N contexts per eval dataset (results go to <benchmark>-limitN).")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@plugin_options
+def run(benchmarks: tuple[str, ...], results_root: str, cache_root: str | None, fresh: bool, limit: int | None,
+        device: str, quiet: bool) -> None:  # fmt: skip
+    """Run benchmarks: fit, generate, score, and write results/<benchmark>/ plus a leaderboard."""
+    from rich.console import Console
+
+    from harness.leaderboard import print_leaderboard
+    from harness.progress import Reporter
+    from harness.runner import Runner, RunOptions, describe_counts
+    from harness.store import default_cache_dir
+
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        raise InputError(f"--device {device}: use cpu, cuda, cuda:N or auto")
+    benches = _load(benchmarks)
+    for bench in benches:
+        if limit and limit > bench.eval.contexts:
+            raise InputError(f"--limit {limit} is larger than eval.contexts {bench.eval.contexts} in {bench.path}")
+    cache = Path(cache_root).expanduser() if cache_root else default_cache_dir()
+    err = Console(stderr=True)
+    for bench in benches:
+        options = RunOptions(Path(results_root), cache, device=device, fresh=fresh, limit=limit)
+        with Reporter(err, quiet=quiet) as reporter:
+            summary = Runner(bench, options, reporter).run()
+        print_leaderboard(summary.results_dir, "rich", Console())
+        if not quiet:
+            err.print(
+                f"results: {summary.results_dir}  ({summary.timings['total']:.1f}s; {describe_counts(summary)})",
+                highlight=False,
+            )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@plugin_options
+def plugins(as_json: bool) -> None:
+    """List every registered plugin with its kind, source distribution and parameters."""
+    loaded = _state().plugins()
+    entries = [reg.describe() for reg in loaded.registry]
+    if as_json:
+        click.echo(json.dumps({"plugins": entries, "failures": loaded.failures}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for header in ("kind", "name", "source", "params", "description"):
+        table.add_column(header, overflow="fold")
+    for e in entries:
+        params = ", ".join(
+            f"{n}: {p['type']}" + ("" if p["required"] else f" = {p['default']!r}") for n, p in e["params"].items()
+        )
+        source = f"{e['distribution']} {e['distribution_version']}" if e["distribution"] else e["plugin"]
+        table.add_row(e["kind"].replace("_", " "), e["name"], source, params or "-", e["description"])
+    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+
+
+@cli.command()
+@click.argument("results_dir", type=click.Path())
+@click.option("--format", "fmt", default="rich", show_default=True, help="rich, md, csv or latex.")
+@plugin_options
+def leaderboard(results_dir: str, fmt: str) -> None:
+    """Print the leaderboard of a results directory."""
+    from harness.leaderboard import print_leaderboard
+
+    print_leaderboard(Path(results_dir), fmt)
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    import yaml
+
+    if "=" not in text:
+        raise InputError(f"--param {text!r}: expected KEY=VALUE")
+    key, raw = text.split("=", 1)
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return key.strip(), raw
+
+
+@cli.command()
+@click.argument("generations", type=click.Path())
+@click.option("--metric", "metric_name", required=True, help="Registered metric name, e.g. ttr or self-bleu.")
+@click.option("--param", "raw_params", multiple=True, metavar="KEY=VALUE", help="Metric parameter (repeatable).")
+@click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(min=0),
+              help="Bootstrap resamples for corpus-level metrics.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed.")
+@plugin_options
+def score(generations: str, metric_name: str, raw_params: tuple[str, ...], bootstrap: int, seed: int) -> None:
+    """Score generations made elsewhere (JSONL with `text` or `output_text` per line) and print JSON."""
+    from harness.params import resolve_params
+    from harness.scoring import check_requirements, score_metric
+
+    registration = _state().plugins().registry.get("metric", metric_name)
+    params, problems = resolve_params(registration.cls.params, dict(_parse_param(p) for p in raw_params))
+    if problems.items:
+        raise InputError("; ".join(f"--param {name}: {message}" for name, message in problems.items))
+    records = read_generations(Path(generations))
+    metric = registration.cls(params)
+    check_requirements(metric, records, generations)
+    interval = score_metric(metric, records, bootstrap, seed)
+    click.echo(json.dumps({
+        "metric": metric_name, "value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high,
+        "n": interval.n, "level": metric.level, "higher_is_better": metric.higher_is_better,
+        "version": metric.version, "params": params, "definition": metric.definition, "file": generations,
+    }, indent=2))  # fmt: skip
+
+
+def read_generations(path: Path) -> list[dict[str, Any]]:
+    """Read a generations JSONL, accepting `text` as an alias of `output_text`."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{path}:{number}: expected a JSON object per line")
+        if "output_text" not in record and "text" in record:
+            record["output_text"] = record["text"]
+        record.setdefault("prompt_id", str(number))
+        records.append(record)
+    if not records:
+        raise InputError(f"{path}: no generations")
+    return records
+
+
+@cli.command()
+@click.argument("results_dir", type=click.Path())
+@click.option("--cell", default=None, help="Only this cell (model__recipe__decoder).")
+@click.option("--dataset", default=None, help="Only this eval dataset.")
+@click.option("-n", "count", default=3, show_default=True, help="Continuations per cell.")
+@click.option("--ngram", default=4, show_default=True, help="Highlight words that repeat an earlier n-gram of this size.")
+@plugin_options
+def show(results_dir: str, cell: str | None, dataset: str | None, count: int, ngram: int) -> None:
+    """Read generated samples, with repeated n-grams highlighted."""
+    from harness.show import show_samples
+
+    show_samples(Path(results_dir), cell, dataset, count, ngram)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    started = time.perf_counter()
+    try:
+        cli.main(args=args, prog_name="harness", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except HarnessError as exc:
+        if debug:
+            traceback.print_exc()
+        message = str(exc)
+        prefix = "error: " if "\n" not in message else "error:\n  "
+        click.echo(prefix + message.replace("\n", "\n  "), err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo(
+            f"\ninterrupted after {time.perf_counter() - started:.0f}s: finished stages are stored; "
+            "rerun the same command to resume",
+            err=True,
+        )
+        sys.exit(130)
+    except Exception as exc:  # a bug: keep the message short unless asked
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # `python -m harness.cli`
+    main()

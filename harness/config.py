@@ -1,0 +1,380 @@
+"""Parse and validate a benchmark YAML completely before anything heavy runs.
+
+Every problem is reported (not just the first) as ``FILE:LINE: field.path: message`` with the bad value
+and, for names, a "did you mean" suggestion.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import ConfigError, did_you_mean
+from harness.params import Param, resolve_params
+from harness.registry import KIND_LABELS, Registration, Registry
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+TOP_LEVEL = ("name", "description", "seed", "models", "datasets", "recipes", "decoders", "metrics", "eval", "matrix")
+EVAL_SCHEMA = (
+    Param("datasets", list, help="dataset names to draw held-out contexts from"),
+    Param("contexts", int, default=100, min=1, help="held-out contexts per eval dataset"),
+    Param("context_tokens", int, default=32, min=1, help="prompt length in tokens"),
+    Param("new_tokens", int, default=96, min=1, help="tokens generated per context"),
+    Param("batch_size", int, default=8, min=1, help="contexts per generation batch"),
+    Param("bootstrap", int, default=1000, min=0, help="bootstrap resamples for corpus-level metric intervals"),
+)
+TRAIN_KEYS = ("dataset", "samples", "tokens")
+AXES = {"model": "models", "recipe": "recipes", "decoder": "decoders"}
+
+
+@dataclass
+class Component:
+    """One configured plugin instance: the user's name for it, the plugin and its resolved params."""
+
+    key: str
+    kind: str
+    registration: Registration
+    params: dict[str, Any]
+    train: dict[str, Any] | None = None  # recipes only: {dataset, samples, tokens}
+
+    @property
+    def plugin(self) -> str:
+        return self.registration.name
+
+    def instantiate(self) -> Any:
+        return self.registration.cls(self.params)
+
+    def identity(self) -> dict[str, Any]:
+        """Everything about this component that decides its outputs (for stage keys)."""
+        out = {"plugin": self.plugin, "version": self.registration.cls.version, "params": self.params}
+        if self.train is not None:
+            out["train"] = self.train
+        return out
+
+
+@dataclass
+class EvalSpec:
+    datasets: list[str]
+    contexts: int
+    context_tokens: int
+    new_tokens: int
+    batch_size: int
+    bootstrap: int
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: str
+    recipe: str
+    decoder: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}__{self.recipe}__{self.decoder}"
+
+
+@dataclass
+class Benchmark:
+    name: str
+    path: Path
+    seed: int
+    description: str
+    models: dict[str, Component]
+    datasets: dict[str, Component]
+    recipes: dict[str, Component]
+    decoders: dict[str, Component]
+    metrics: dict[str, Component]
+    eval: EvalSpec
+    cells: list[Cell] = field(default_factory=list)
+
+    def resolved(self) -> dict[str, Any]:
+        """The config with every default filled in, as recorded in manifest.json."""
+
+        def section(items: dict[str, Component], plugin_key: str) -> dict[str, Any]:
+            out = {}
+            for key, comp in items.items():
+                entry: dict[str, Any] = {plugin_key: comp.plugin, **comp.params}
+                if comp.train is not None:
+                    entry["train"] = comp.train
+                out[key] = entry
+            return out
+
+        return {
+            "name": self.name,
+            "description": self.description,
+            "seed": self.seed,
+            "models": section(self.models, "loader"),
+            "datasets": section(self.datasets, "plugin"),
+            "recipes": section(self.recipes, "plugin"),
+            "decoders": section(self.decoders, "plugin"),
+            "metrics": section(self.metrics, "plugin"),
+            "eval": vars(self.eval).copy(),
+            "matrix": [vars(c).copy() for c in self.cells],
+        }
+
+
+# --------------------------------------------------------------------------- YAML with line numbers
+
+
+def _line_map(node: yaml.Node, path: tuple, lines: dict[tuple, int], problems: list[tuple[tuple, str]]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                problems.append((path + (key,), f"duplicate key {key!r}"))
+            seen.add(key)
+            _line_map(value_node, path + (key,), lines, problems)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_map(item, path + (i,), lines, problems)
+
+
+class _Problems:
+    """Collects problems with their location so they can all be reported at once."""
+
+    def __init__(self, file: Path, lines: dict[tuple, int]):
+        self.file = file
+        self.lines = lines
+        self.items: list[str] = []
+
+    def add(self, path: tuple, message: str) -> None:
+        probe = path
+        while probe and probe not in self.lines:
+            probe = probe[:-1]
+        line = self.lines.get(probe)
+        where = f"{self.file}:{line}" if line else str(self.file)
+        dotted = ".".join(str(p) for p in path) or "(top level)"
+        self.items.append(f"{where}: {dotted}: {message}")
+
+
+def read_yaml(path: Path) -> tuple[Any, dict[tuple, int], list[tuple[tuple, str]]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such benchmark file"]) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read benchmark file ({exc})"]) from None
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+    lines: dict[tuple, int] = {}
+    dupes: list[tuple[tuple, str]] = []
+    if node is not None:
+        _line_map(node, (), lines, dupes)
+    return data, lines, dupes
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_name(problems: _Problems, path: tuple, name: Any) -> bool:
+    if not isinstance(name, str) or not NAME_RE.match(name) or "__" in name:
+        problems.add(path, f"{name!r} is not a valid name (letters, digits, '.', '_', '-'; no '__')")
+        return False
+    return True
+
+
+def _components(
+    data: dict, section: str, kind: str, plugin_key: str, registry: Registry, problems: _Problems, required: bool
+) -> dict[str, Component]:
+    raw = data.get(section)
+    out: dict[str, Component] = {}
+    if raw is None:
+        if required:
+            problems.add((section,), f"missing section: define at least one {KIND_LABELS[kind]}")
+        return out
+    if not isinstance(raw, dict) or not raw:
+        problems.add((section,), f"expected a non-empty mapping of name → {KIND_LABELS[kind]}, got {raw!r}")
+        return out
+    for key, entry in raw.items():
+        path = (section, key)
+        if not _check_name(problems, path, key):
+            continue
+        if not isinstance(entry, dict):
+            problems.add(path, f"expected a mapping with `{plugin_key}:`, got {entry!r}")
+            continue
+        entry = dict(entry)
+        plugin_name = entry.pop(plugin_key, None)
+        if plugin_name is None:
+            problems.add(path, f"missing `{plugin_key}:` (the registered {KIND_LABELS[kind]} name)")
+            continue
+        reg = registry.find(kind, str(plugin_name))
+        if reg is None:
+            problems.add(
+                path + (plugin_key,),
+                f'unknown {KIND_LABELS[kind]} "{plugin_name}"' + did_you_mean(str(plugin_name), registry.names(kind)),
+            )
+            continue
+        train = entry.pop("train", None) if kind == "recipe" else None
+        params, param_problems = resolve_params(reg.cls.params, entry)
+        for name, message in param_problems.items:
+            problems.add(path + (name,), message)
+        comp = Component(key, kind, reg, params)
+        if kind == "recipe":
+            comp.train = _train_block(reg, train, path, data, problems)
+        out[key] = comp
+    return out
+
+
+def _train_block(reg: Registration, train: Any, path: tuple, data: dict, problems: _Problems) -> dict | None:
+    trains = getattr(reg.cls, "trains", True)
+    if not trains:
+        if train is not None:
+            problems.add(path + ("train",), f'recipe "{reg.name}" does not train; remove `train:`')
+        return None
+    if not isinstance(train, dict):
+        problems.add(path + ("train",), f"recipe \"{reg.name}\" needs `train: {{dataset: NAME, samples: N, tokens: T}}`, got {train!r}")
+        return None
+    defaults = dict(reg.cls.train_defaults)
+    schema = (
+        Param("dataset", str, help="training dataset name"),
+        Param("samples", int, default=defaults.get("samples", 2000), min=1),
+        Param("tokens", int, default=defaults.get("tokens", 256), min=2),
+    )
+    resolved, param_problems = resolve_params(schema, train)
+    for name, message in param_problems.items:
+        problems.add(path + ("train", name), message)
+    datasets = data.get("datasets") or {}
+    if isinstance(resolved.get("dataset"), str) and resolved["dataset"] not in datasets:
+        problems.add(
+            path + ("train", "dataset"),
+            f'undefined dataset "{resolved["dataset"]}"' + did_you_mean(resolved["dataset"], datasets),
+        )
+    return resolved
+
+
+def _eval_spec(data: dict, datasets: dict[str, Component], problems: _Problems) -> EvalSpec | None:
+    raw = data.get("eval")
+    if not isinstance(raw, dict):
+        problems.add(("eval",), f"expected a mapping with at least `datasets: [...]`, got {raw!r}")
+        return None
+    resolved, param_problems = resolve_params(EVAL_SCHEMA, raw)
+    for name, message in param_problems.items:
+        problems.add(("eval", name), message)
+    names = resolved.get("datasets")
+    if isinstance(names, list):
+        if not names:
+            problems.add(("eval", "datasets"), "list at least one dataset")
+        for i, name in enumerate(names):
+            if name not in datasets:
+                problems.add(("eval", "datasets", i), f'undefined dataset "{name}"' + did_you_mean(str(name), datasets))
+    if param_problems.items or not isinstance(names, list):
+        return None
+    return EvalSpec(**resolved)
+
+
+def _cells(data: dict, sections: dict[str, dict[str, Component]], problems: _Problems) -> list[Cell]:
+    raw = data.get("matrix")
+    everything = {axis: list(sections[plural]) for axis, plural in AXES.items()}
+    if raw is None:
+        raw = [{}]
+    if not isinstance(raw, list) or not raw:
+        problems.add(("matrix",), f"expected a list of {{model, recipe, decoder}} entries, got {raw!r}")
+        return []
+    cells: list[Cell] = []
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            problems.add(("matrix", i), f"expected a mapping, got {entry!r}")
+            continue
+        for key in entry:
+            if key not in AXES:
+                problems.add(("matrix", i, key), f"unknown key {key!r}" + did_you_mean(str(key), AXES))
+        picks: dict[str, list[str]] = {}
+        for axis, plural in AXES.items():
+            value = entry.get(axis, everything[axis])
+            values = value if isinstance(value, list) else [value]
+            for name in values:
+                if name not in sections[plural]:
+                    problems.add(("matrix", i, axis), f'undefined {axis} "{name}"' + did_you_mean(str(name), sections[plural]))
+            picks[axis] = [v for v in values if v in sections[plural]]
+        for m in picks["model"]:
+            for r in picks["recipe"]:
+                for d in picks["decoder"]:
+                    cell = Cell(m, r, d)
+                    if cell not in cells:
+                        cells.append(cell)
+    return cells
+
+
+def _sizes_and_modalities(bench_parts: dict[str, Any], problems: _Problems) -> None:
+    recipes: dict[str, Component] = bench_parts["recipes"]
+    for key, recipe in recipes.items():
+        batch = recipe.params.get("batch_size")
+        if recipe.train and isinstance(batch, int) and batch > recipe.train["samples"]:
+            problems.add(
+                ("recipes", key, "batch_size"),
+                f"{batch} is larger than train.samples {recipe.train['samples']}: not one full batch per epoch",
+            )
+    models: dict[str, Component] = bench_parts["models"]
+    for mkey, model in models.items():
+        modality = getattr(model.registration.cls, "modality", "text")
+        for section in ("datasets", "metrics"):
+            for key, comp in bench_parts[section].items():
+                allowed = getattr(comp.registration.cls, "modalities", None) or (getattr(comp.registration.cls, "modality", modality),)
+                if modality not in allowed:
+                    problems.add(
+                        (section, key, "plugin"),
+                        f'{KIND_LABELS[comp.kind]} "{comp.plugin}" handles {"/".join(allowed)}, '
+                        f'but model "{mkey}" is {modality}',
+                    )
+
+
+def load_benchmark(path: Path | str, registry: Registry) -> Benchmark:
+    """Read and validate one benchmark file; raise ConfigError listing every problem."""
+    path = Path(path)
+    data, lines, dupes = read_yaml(path)
+    problems = _Problems(path, lines)
+    for p, message in dupes:
+        problems.add(p, message)
+    if not isinstance(data, dict):
+        problems.add((), f"expected a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(problems.items)
+    for key in data:
+        if key not in TOP_LEVEL:
+            problems.add((key,), f"unknown top-level key {key!r}" + did_you_mean(str(key), TOP_LEVEL))
+    name = data.get("name", path.stem)
+    _check_name(problems, ("name",), name)
+    seed = data.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        problems.add(("seed",), f"expected a non-negative int, got {seed!r}")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        problems.add(("description",), f"expected a string, got {description!r}")
+    parts = {
+        "models": _components(data, "models", "model_loader", "loader", registry, problems, required=True),
+        "datasets": _components(data, "datasets", "dataset", "plugin", registry, problems, required=True),
+        "recipes": _components(data, "recipes", "recipe", "plugin", registry, problems, required=True),
+        "decoders": _components(data, "decoders", "decoder", "plugin", registry, problems, required=True),
+        "metrics": _components(data, "metrics", "metric", "plugin", registry, problems, required=True),
+    }
+    spec = _eval_spec(data, parts["datasets"], problems)
+    cells = _cells(data, parts, problems)
+    _sizes_and_modalities(parts, problems)
+    if problems.items:
+        raise ConfigError(problems.items)
+    assert spec is not None
+    return Benchmark(
+        name=name,
+        path=path,
+        seed=seed,
+        description=description,
+        eval=spec,
+        cells=cells,
+        **parts,
+    )

@@ -1,0 +1,401 @@
+"""Turn a run's long score table into the leaderboards people read: rich, Markdown, CSV and LaTeX.
+
+``scores.csv`` stays *long* (one row per model × recipe × decoder × dataset × metric) because that is
+what scripts and pandas want; every display format is pivoted from that one frame, so all of them show
+the same numbers. Layout follows peers.md §5: one table per eval dataset, the three experiment axes as
+key columns, one column per metric with ↑/↓ from ``higher_is_better``, best value per column in bold,
+``-`` for a missing cell.
+
+Only ``harness leaderboard`` (and the results writer) import this module, so pandas and rich are
+imported at the top; the core stays light because nothing else imports us.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import pandas as pd
+
+from harness.errors import InputError, did_you_mean
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console, Group
+
+KEYS: tuple[str, ...] = ("model", "recipe", "decoder")
+SCORE_COLUMNS: tuple[str, ...] = ("model", "recipe", "decoder", "dataset", "metric", "value", "ci_low", "ci_high", "n")
+FORMATS: tuple[str, ...] = ("rich", "md", "csv", "latex")
+UP, DOWN = "↑", "↓"
+MISSING = "-"
+# pandas 3 parses floats exactly by default (and deprecates the switch); pandas 2 needs it asked for.
+_EXACT_FLOATS: dict[str, str] = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+LEGEND = (
+    "values: metric value [95% CI]; ↑ higher is better, ↓ lower is better; "
+    "bold = best in its column for that dataset; n = number of continuations scored"
+)
+
+
+# --------------------------------------------------------------------------- table model
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One metric's score for one row; ``best`` is decided within its section and column."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int | None
+    best: bool = False
+
+
+@dataclass(frozen=True)
+class MetricColumn:
+    """A metric column; ``higher_is_better`` is None for a metric the manifest does not describe."""
+
+    name: str
+    higher_is_better: bool | None
+
+    @property
+    def arrow(self) -> str:
+        if self.higher_is_better is None:
+            return ""
+        return UP if self.higher_is_better else DOWN
+
+    @property
+    def header(self) -> str:
+        return f"{self.name} {self.arrow}".rstrip()
+
+
+@dataclass
+class Row:
+    """One model × recipe × decoder combination; a metric absent for it maps to None."""
+
+    model: str
+    recipe: str
+    decoder: str
+    cells: dict[str, Cell | None] = field(default_factory=dict)
+
+    @property
+    def n_text(self) -> str:
+        """The row's sample count; distinct counts (e.g. a corpus metric over prompts) are joined by '/'."""
+        seen: list[int] = []
+        for cell in self.cells.values():
+            if cell is not None and cell.n is not None and cell.n not in seen:
+                seen.append(cell.n)
+        return "/".join(str(n) for n in seen) if seen else MISSING
+
+
+@dataclass
+class Section:
+    """The leaderboard of one eval dataset: scores are only comparable within the same data."""
+
+    dataset: str
+    columns: list[MetricColumn]
+    rows: list[Row]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_results(results_dir: Path) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Read ``scores.csv`` and the metric descriptions of ``manifest.json`` from a results directory.
+
+    Key columns are read as strings verbatim (a recipe called ``none`` or ``NA`` stays a name), and
+    floats are parsed exactly, so the exported CSV repeats scores.csv.
+    Raises InputError naming the path when anything is missing or malformed.
+    """
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise InputError(f"{results_dir}: results directory not found")
+    scores_path = results_dir / "scores.csv"
+    manifest_path = results_dir / "manifest.json"
+    for path in (scores_path, manifest_path):
+        if not path.is_file():
+            raise InputError(f"{path}: file not found (is {results_dir} the output of `harness run`?)")
+
+    metrics_info = _read_metrics_info(manifest_path)
+    scores = _read_scores(scores_path)
+    return scores, metrics_info
+
+
+def _read_metrics_info(path: Path) -> dict[str, dict]:
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: cannot read manifest JSON: {exc}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("metrics"), dict):
+        raise InputError(f'{path}: expected an object with a "metrics" object')
+    metrics: dict[str, dict] = {}
+    for name, info in manifest["metrics"].items():
+        if not isinstance(info, dict) or not isinstance(info.get("higher_is_better"), bool):
+            raise InputError(f"{path}: metrics.{name}.higher_is_better: expected true or false, got {info!r}")
+        metrics[str(name)] = info
+    return metrics
+
+
+def _read_scores(path: Path) -> pd.DataFrame:
+    numeric = ("value", "ci_low", "ci_high", "n")
+    try:
+        frame = pd.read_csv(
+            path,
+            dtype={c: str for c in ("model", "recipe", "decoder", "dataset", "metric")},
+            keep_default_na=False,
+            na_values={c: ["", "nan", "NaN", "NA"] for c in numeric},
+            **_EXACT_FLOATS,
+        )
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read CSV: {exc}") from None
+    missing = [c for c in SCORE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(SCORE_COLUMNS)}")
+    frame = frame[list(SCORE_COLUMNS)].copy()
+    for column in numeric:
+        try:
+            frame[column] = pd.to_numeric(frame[column]).astype("Int64" if column == "n" else "float64")
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"{path}: column {column}: not a number: {exc}") from None
+    return frame
+
+
+# --------------------------------------------------------------------------- pivot
+
+
+def _columns(scores: pd.DataFrame, metrics_info: dict[str, dict]) -> list[MetricColumn]:
+    """Manifest order first (the benchmark's order); metrics it does not describe follow, without arrows."""
+    present = list(dict.fromkeys(scores["metric"]))
+    ordered = [m for m in metrics_info if m in present] + [m for m in present if m not in metrics_info]
+    return [MetricColumn(m, metrics_info[m].get("higher_is_better") if m in metrics_info else None) for m in ordered]
+
+
+def _float(value: Any) -> float:
+    return math.nan if value is None or pd.isna(value) else float(value)
+
+
+def build_table(scores: pd.DataFrame, metrics_info: dict[str, dict]) -> list[Section]:
+    """Pivot the long table into one Section per eval dataset, flagging the best cell of each column.
+
+    Rows and sections keep first-appearance order (the run's order, which the user chose in the YAML).
+    A NaN value is never best; ties are all best. A duplicate score row is an error, not a silent pick.
+    """
+    columns = _columns(scores, metrics_info)
+    sections: list[Section] = []
+    for dataset, group in scores.groupby("dataset", sort=False):
+        rows: dict[tuple[str, str, str], Row] = {}
+        for rec in group.itertuples(index=False):
+            key = (str(rec.model), str(rec.recipe), str(rec.decoder))
+            row = rows.setdefault(key, Row(*key, cells={c.name: None for c in columns}))
+            if row.cells[rec.metric] is not None:
+                raise InputError(f"duplicate score for {'/'.join(key)} on {dataset}, metric {rec.metric}")
+            n = None if pd.isna(rec.n) else int(rec.n)
+            row.cells[rec.metric] = Cell(_float(rec.value), _float(rec.ci_low), _float(rec.ci_high), n)
+        section_columns = [c for c in columns if any(r.cells[c.name] is not None for r in rows.values())]
+        for row in rows.values():
+            row.cells = {c.name: row.cells[c.name] for c in section_columns}
+        _flag_best(section_columns, list(rows.values()))
+        sections.append(Section(str(dataset), section_columns, list(rows.values())))
+    return sections
+
+
+def _flag_best(columns: Sequence[MetricColumn], rows: Sequence[Row]) -> None:
+    for column in columns:
+        if column.higher_is_better is None:
+            continue
+        values = [c.value for r in rows if (c := r.cells[column.name]) is not None and not math.isnan(c.value)]
+        if not values:
+            continue
+        best = max(values) if column.higher_is_better else min(values)
+        for row in rows:
+            cell = row.cells[column.name]
+            if cell is not None and cell.value == best:
+                row.cells[column.name] = Cell(cell.value, cell.ci_low, cell.ci_high, cell.n, best=True)
+
+
+# --------------------------------------------------------------------------- text formats
+
+
+def format_number(value: float) -> str:
+    """Three decimals for the usual 0..1 (or 0..100) metrics, one decimal for large ones like perplexity."""
+    if math.isnan(value):
+        return "nan"
+    return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+
+
+def format_cell(cell: Cell | None) -> str:
+    """``0.528 [0.490, 0.560]``; the interval is left out when it is unknown, ``-`` when there is no score."""
+    if cell is None:
+        return MISSING
+    text = format_number(cell.value)
+    if not (math.isnan(cell.ci_low) or math.isnan(cell.ci_high)):
+        text += f" [{format_number(cell.ci_low)}, {format_number(cell.ci_high)}]"
+    return text
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(sections: Sequence[Section], title: str) -> str:
+    """GitHub Markdown: a heading per dataset, so leaderboard.md reads well on GitHub and in PR comments."""
+    lines = [f"# {title}", ""]
+    if not sections:
+        lines += ["_no scores yet_", ""]
+    for section in sections:
+        header = [*KEYS, *(c.header for c in section.columns), "n"]
+        lines += [f"## {section.dataset}", ""]
+        lines.append("| " + " | ".join(_md_escape(h) for h in header) + " |")
+        lines.append("|" + "---|" * len(KEYS) + "---:|" * (len(section.columns) + 1))
+        for row in section.rows:
+            cells = []
+            for column in section.columns:
+                cell = row.cells[column.name]
+                text = _md_escape(format_cell(cell))
+                cells.append(f"**{text}**" if cell is not None and cell.best else text)
+            values = [_md_escape(row.model), _md_escape(row.recipe), _md_escape(row.decoder), *cells, row.n_text]
+            lines.append("| " + " | ".join(values) + " |")
+        lines.append("")
+    lines.append(f"_{LEGEND}._")
+    return "\n".join(lines) + "\n"
+
+
+def _csv_float(value: Any) -> str:
+    """``repr`` is the shortest text that parses back to the same float, so the CSV loses nothing."""
+    return "" if value is None or pd.isna(value) else repr(float(value))
+
+
+def render_csv(scores: pd.DataFrame, metrics_info: dict[str, dict]) -> str:
+    """A wide CSV (one row per dataset × model × recipe × decoder) for spreadsheets, at full precision."""
+    columns = [c.name for c in _columns(scores, metrics_info)]
+    header = ["dataset", *KEYS]
+    for name in columns:
+        header += [name, f"{name}_ci_low", f"{name}_ci_high", f"{name}_n"]
+    rows: dict[tuple[str, ...], dict[str, str]] = {}
+    seen: set[tuple[str, ...]] = set()
+    for rec in scores.itertuples(index=False):
+        key = (str(rec.dataset), str(rec.model), str(rec.recipe), str(rec.decoder))
+        if (*key, rec.metric) in seen:
+            raise InputError(f"duplicate score for {'/'.join(key[1:])} on {key[0]}, metric {rec.metric}")
+        seen.add((*key, rec.metric))
+        row = rows.setdefault(key, {})
+        row[str(rec.metric)] = _csv_float(rec.value)
+        row[f"{rec.metric}_ci_low"] = _csv_float(rec.ci_low)
+        row[f"{rec.metric}_ci_high"] = _csv_float(rec.ci_high)
+        row[f"{rec.metric}_n"] = "" if pd.isna(rec.n) else str(int(rec.n))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for key, row in rows.items():
+        writer.writerow([*key, *(row.get(h, "") for h in header[len(key):])])
+    return out.getvalue()
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX specials so model and metric names like ``self_bleu`` or ``top-p 90%`` compile."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def render_latex(sections: Sequence[Section], title: str) -> str:
+    """One booktabs table per dataset, ready to paste into a paper (needs ``\\usepackage{booktabs}``)."""
+    arrows = {UP: r"$\uparrow$", DOWN: r"$\downarrow$", "": ""}
+    parts = [f"% {latex_escape(title)}: {LEGEND.replace('↑', 'up').replace('↓', 'down')}"]
+    for section in sections:
+        spec = "l" * len(KEYS) + "r" * (len(section.columns) + 1)
+        header = [*KEYS, *(f"{latex_escape(c.name)} {arrows[c.arrow]}".rstrip() for c in section.columns), "$n$"]
+        lines = [
+            r"\begin{table}[ht]",
+            r"\centering",
+            rf"\caption{{{latex_escape(title)}: {latex_escape(section.dataset)}}}",
+            rf"\begin{{tabular}}{{{spec}}}",
+            r"\toprule",
+            " & ".join(header) + r" \\",
+            r"\midrule",
+        ]
+        for row in section.rows:
+            cells = []
+            for column in section.columns:
+                cell = row.cells[column.name]
+                text = latex_escape(format_cell(cell))
+                cells.append(rf"\textbf{{{text}}}" if cell is not None and cell.best else text)
+            keys = [latex_escape(row.model), latex_escape(row.recipe), latex_escape(row.decoder)]
+            lines.append(" & ".join([*keys, *cells, row.n_text]) + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+# --------------------------------------------------------------------------- rich
+
+
+def render_rich(sections: Sequence[Section], title: str) -> "Group":
+    """Terminal tables, one per dataset, for ``harness leaderboard`` (the default format)."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    items: list[Any] = [Text(title, style="bold")]
+    if not sections:
+        items.append(Text("no scores yet", style="dim"))
+    for section in sections:
+        table = Table(title=section.dataset, box=box.SIMPLE_HEAVY, title_justify="left")
+        for key in KEYS:
+            table.add_column(key)
+        for column in section.columns:
+            table.add_column(column.header, justify="right")
+        table.add_column("n", justify="right")
+        for row in section.rows:
+            cells = []
+            for column in section.columns:
+                cell = row.cells[column.name]
+                cells.append(Text(format_cell(cell), style="bold" if cell is not None and cell.best else ""))
+            table.add_row(row.model, row.recipe, row.decoder, *cells, row.n_text)
+        items.append(table)
+    items.append(Text(LEGEND, style="dim"))
+    return Group(*items)
+
+
+def print_leaderboard(results_dir: Path, fmt: str = "rich", console: "Console | None" = None) -> None:
+    """Entry point of ``harness leaderboard``: load, pivot and print in the chosen format.
+
+    Text formats go to stdout unwrapped (so ``> table.csv`` gives a valid file) unless a console is passed.
+    """
+    if fmt not in FORMATS:
+        raise InputError(f'--format "{fmt}": unknown format{did_you_mean(fmt, FORMATS)}')
+    results_dir = Path(results_dir)
+    scores, metrics_info = load_results(results_dir)
+    title = results_dir.resolve().name
+    if fmt == "rich":
+        from rich.console import Console
+
+        (console or Console()).print(render_rich(build_table(scores, metrics_info), title))
+        return
+    if fmt == "csv":
+        text = render_csv(scores, metrics_info)
+    elif fmt == "md":
+        text = render_markdown(build_table(scores, metrics_info), title)
+    else:
+        text = render_latex(build_table(scores, metrics_info), title)
+    if console is None:
+        sys.stdout.write(text)
+    else:
+        console.print(text, end="", markup=False, highlight=False, soft_wrap=True, emoji=False)

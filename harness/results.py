@@ -1,0 +1,182 @@
+"""Write the results directory (the contract in the README): small, committable, reproducible files.
+
+    results/<benchmark>/
+      manifest.json   scores.csv   leaderboard.md
+      cells/<model>__<recipe>__<decoder>/generations.jsonl
+      recipes/<model>__<recipe>/train_samples.jsonl, curves.csv, curves.png
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import sys
+from dataclasses import astuple, dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from harness import __version__
+from harness.manifest import git_state, hardware, package_versions
+from harness.sampling import TrainSample
+from harness.store import atomic_write_bytes, atomic_write_json, atomic_write_jsonl, atomic_write_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from harness.config import Benchmark, Cell
+    from harness.runner import Runner, RunSummary
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    model: str
+    recipe: str
+    decoder: str
+    dataset: str
+    metric: str
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+
+SCORE_HEADER = [f.name for f in fields(ScoreRow)]
+
+
+def scores_csv(rows: Sequence[ScoreRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SCORE_HEADER)
+    for row in rows:
+        writer.writerow([repr(v) if isinstance(v, float) else v for v in astuple(row)])
+    return out.getvalue()
+
+
+def metrics_info(bench: "Benchmark") -> dict[str, dict[str, Any]]:
+    info = {}
+    for key, comp in bench.metrics.items():
+        cls = comp.registration.cls
+        info[key] = {
+            "plugin": comp.plugin,
+            "version": cls.version,
+            "higher_is_better": bool(cls.higher_is_better),
+            "level": cls.level,
+            "definition": cls.definition,
+            "params": comp.params,
+        }
+    return info
+
+
+class ResultsWriter:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.cells: set[str] = set()
+        self.recipes: set[str] = set()
+
+    def write_train_samples(self, model: str, recipe: str, samples: Sequence[TrainSample]) -> None:
+        folder = self.root / "recipes" / f"{model}__{recipe}"
+        self.recipes.add(folder.name)
+        atomic_write_jsonl(folder / "train_samples.jsonl", (s.to_json() for s in samples))
+
+    def write_curves(self, model: str, recipe: str, curves: list[dict[str, float]]) -> None:
+        folder = self.root / "recipes" / f"{model}__{recipe}"
+        self.recipes.add(folder.name)
+        columns: list[str] = []
+        for row in curves:
+            columns.extend(k for k in row if k not in columns)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(curves)
+        atomic_write_text(folder / "curves.csv", out.getvalue())
+        png = plot_curves(curves, title=f"{model} / {recipe}")
+        if png is not None:
+            atomic_write_bytes(folder / "curves.png", png)
+
+    def write_generations(self, cell: "Cell", records: list[dict[str, Any]]) -> None:
+        folder = self.root / "cells" / cell.id
+        self.cells.add(cell.id)
+        atomic_write_jsonl(folder / "generations.jsonl", records)
+
+    def _prune(self) -> None:
+        """Drop cell/recipe folders of an earlier config: the results dir shows this run only."""
+        for sub, keep in (("cells", self.cells), ("recipes", self.recipes)):
+            folder = self.root / sub
+            if folder.is_dir():
+                for child in folder.iterdir():
+                    if child.is_dir() and child.name not in keep:
+                        shutil.rmtree(child)
+
+    def finish(self, bench: "Benchmark", runner: "Runner", summary: "RunSummary") -> None:
+        from harness.leaderboard import build_table, load_results, render_markdown
+
+        self._prune()
+        info = metrics_info(bench)
+        manifest = {
+            "benchmark": bench.name,
+            "benchmark_file": str(bench.path),
+            "harness_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": sys.argv,
+            "limit": runner.options.limit,
+            "fresh": runner.options.fresh,
+            "seed": bench.seed,
+            "config": bench.resolved(),
+            "metrics": info,
+            "plugins": plugin_table(bench),
+            "packages": package_versions(),
+            "git": git_state(bench.path.resolve()),
+            "hardware": hardware(runner.device_name or runner.options.device),
+            "data": {key: {"sha256": runner._data_hash.get(key), "documents": len(runner._docs.get(key, []))} for key in bench.datasets},
+            "stage_keys": runner.stage_keys,
+            "stages": {"computed": summary.computed, "reused": summary.reused},
+            "timings_seconds": {k: round(v, 3) for k, v in summary.timings.items()},
+            "cache_dir": str(runner.cache.root),
+        }
+        atomic_write_text(self.root / "scores.csv", scores_csv(summary.scores))
+        atomic_write_json(self.root / "manifest.json", manifest)
+        scores, loaded_info = load_results(self.root)
+        atomic_write_text(self.root / "leaderboard.md", render_markdown(build_table(scores, loaded_info), bench.name))
+
+
+def plugin_table(bench: "Benchmark") -> list[dict[str, Any]]:
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for section in (bench.models, bench.datasets, bench.recipes, bench.decoders, bench.metrics):
+        for comp in section.values():
+            reg = comp.registration
+            seen[(reg.kind, reg.name)] = {
+                "kind": reg.kind,
+                "name": reg.name,
+                "version": reg.cls.version,
+                "plugin": reg.source.plugin,
+                "distribution": reg.source.distribution,
+                "distribution_version": reg.source.version,
+            }
+    return list(seen.values())
+
+
+def plot_curves(curves: list[dict[str, float]], title: str) -> bytes | None:
+    """A PNG of every logged series against the update step (None when matplotlib is missing)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    steps = [row.get("step", i) for i, row in enumerate(curves)]
+    series = [k for k in curves[0] if k not in ("step", "epoch")] if curves else []
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    for name in series:
+        points = [(s, row[name]) for s, row in zip(steps, curves) if row.get(name) is not None]
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, label=name)
+    ax.set_xlabel("update step")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()

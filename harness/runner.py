@@ -1,0 +1,425 @@
+"""Run a validated benchmark: load → fit → contexts → generate → score → report.
+
+Each stage is keyed by a content hash of everything that determines it (plugin name, version and
+params, upstream keys, seed, data hash) and stored in the cache as soon as it finishes; generation is
+stored per batch. A rerun reuses every stored stage, so a run killed at any point resumes where it
+stopped. ``fresh`` ignores stored stages; ``limit`` runs on the first N contexts of each eval dataset.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from harness.api import DecodeContext, FitContext, LoadContext, ModelHandle
+from harness.config import Benchmark, Cell, Component
+from harness.errors import HarnessError, InputError, RunError
+from harness.progress import Reporter
+from harness.results import ResultsWriter, ScoreRow
+from harness.sampling import (
+    EvalContext,
+    TokenizedDocument,
+    TrainSample,
+    check_disjoint,
+    derive_seed,
+    draw_contexts,
+    draw_training,
+)
+from harness.scoring import score_metric
+from harness.store import StageCache, content_key
+
+
+@dataclass
+class RunOptions:
+    results_root: Path
+    cache_root: Path
+    device: str = "auto"
+    fresh: bool = False
+    limit: int | None = None
+
+
+@dataclass
+class RunSummary:
+    results_dir: Path
+    scores: list[ScoreRow]
+    timings: dict[str, float] = field(default_factory=dict)
+    computed: dict[str, int] = field(default_factory=dict)
+    reused: dict[str, int] = field(default_factory=dict)
+
+
+def resolve_device(requested: str) -> str:
+    if requested != "auto":
+        if requested.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise InputError(f"--device {requested}: CUDA is not available on this machine")
+        return requested
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Runner:
+    def __init__(self, bench: Benchmark, options: RunOptions, reporter: Reporter | None = None):
+        self.bench = bench
+        self.options = options
+        self.reporter = reporter or Reporter(quiet=True)
+        self.cache = StageCache(options.cache_root)
+        self.device_name: str | None = None
+        self.timings: dict[str, float] = {}
+        self.computed: dict[str, int] = {}
+        self.reused: dict[str, int] = {}
+        self.stage_keys: dict[str, Any] = {"contexts": {}, "train": {}, "fit": {}, "generate": {}, "score": {}}
+        self._docs: dict[str, list[Any]] = {}
+        self._data_hash: dict[str, str] = {}
+        self._tokenized: dict[tuple[str, str], list[TokenizedDocument]] = {}
+        self._handle: ModelHandle | None = None
+        self._handle_id: tuple[str, str] | None = None
+        self._base_handles: dict[str, ModelHandle] = {}
+        self._loaders: dict[str, Any] = {key: comp.instantiate() for key, comp in bench.models.items()}
+        self._model_ids: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _count(self, stage: str, reused: bool) -> None:
+        table = self.reused if reused else self.computed
+        table[stage] = table.get(stage, 0) + 1
+
+    def _timed(self, stage: str, started: float) -> None:
+        self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - started
+
+    def _cached(self, stage: str, key: str) -> Any | None:
+        if self.options.fresh and key not in self._fresh_done:
+            return None
+        return self.cache.get(stage, key)
+
+    def _store(self, stage: str, key: str, value: Any) -> None:
+        self.cache.put(stage, key, value)
+        self._fresh_done.add(key)
+
+    @property
+    def device(self) -> str:
+        if self.device_name is None:
+            self.device_name = resolve_device(self.options.device)
+        return self.device_name
+
+    # ------------------------------------------------------------------ data
+
+    def documents(self, key: str) -> list[Any]:
+        if key not in self._docs:
+            started = time.perf_counter()
+            comp = self.bench.datasets[key]
+            docs = list(comp.instantiate().documents())
+            if not docs:
+                raise InputError(f'dataset "{key}" ({comp.plugin}) yielded no documents')
+            seen: set[str] = set()
+            digest = hashlib.sha256()
+            for doc in docs:
+                if doc.id in seen:
+                    raise InputError(f'dataset "{key}" ({comp.plugin}) yields the document id "{doc.id}" twice')
+                seen.add(doc.id)
+                digest.update(doc.id.encode() + b"\0" + doc.text.encode() + b"\0")
+            self._docs[key] = docs
+            self._data_hash[key] = digest.hexdigest()
+            self._timed("load-data", started)
+        return self._docs[key]
+
+    def data_hash(self, key: str) -> str:
+        self.documents(key)
+        return self._data_hash[key]
+
+    def tokenized(self, model: str, dataset: str) -> list[TokenizedDocument]:
+        if (model, dataset) not in self._tokenized:
+            docs = self.documents(dataset)
+            codec = self.base_handle(model).codec
+            started = time.perf_counter()
+            self._tokenized[(model, dataset)] = [TokenizedDocument(d.id, tuple(codec.encode(d.text))) for d in docs]
+            self._timed("tokenize", started)
+        return self._tokenized[(model, dataset)]
+
+    # ------------------------------------------------------------------ models
+
+    def model_id(self, model: str) -> str:
+        if model not in self._model_ids:
+            comp = self.bench.models[model]
+            self._model_ids[model] = content_key("model", comp.identity(), self._loaders[model].fingerprint())
+        return self._model_ids[model]
+
+    def base_handle(self, model: str) -> ModelHandle:
+        """The model as loaded (no recipe). Kept for tokenizing; the fitted copy is loaded separately."""
+        if model not in self._base_handles:
+            started = time.perf_counter()
+            self.reporter.log(f"loading model {model} ({self.bench.models[model].plugin}) on {self.device}")
+            handle = self._loaders[model].load(LoadContext(device=self.device, cache_dir=self.cache.root / "models"))
+            self._base_handles[model] = handle
+            self._timed("load", started)
+        return self._base_handles[model]
+
+    def _release(self) -> None:
+        if self._handle is not None and self._handle not in self._base_handles.values():
+            del self._handle
+        self._handle = None
+        self._handle_id = None
+        gc.collect()
+
+    # ------------------------------------------------------------------ stages
+
+    def contexts(self, model: str, dataset: str) -> tuple[str, list[EvalContext]]:
+        spec = self.bench.eval
+        comp = self.bench.datasets[dataset]
+        key = content_key(
+            "contexts", self.model_id(model), comp.identity(), self.data_hash(dataset),
+            spec.contexts, spec.context_tokens, spec.new_tokens, self.bench.seed,
+        )  # fmt: skip
+        stored = self._cached("contexts", key)
+        if stored is None:
+            started = time.perf_counter()
+            drawn = draw_contexts(
+                self.tokenized(model, dataset), dataset, spec.contexts, spec.context_tokens, spec.new_tokens, self.bench.seed
+            )
+            stored = [c.to_json() for c in drawn]
+            self._store("contexts", key, stored)
+            self._timed("contexts", started)
+            self._count("contexts", False)
+        else:
+            self._count("contexts", True)
+        self.stage_keys["contexts"][f"{model}/{dataset}"] = key
+        return key, [EvalContext(**c) for c in stored]
+
+    def training(self, model: str, recipe: Component) -> tuple[str, list[TrainSample]]:
+        assert recipe.train is not None
+        dataset = recipe.train["dataset"]
+        reserved: set[str] = set()
+        reserved_key = None
+        if dataset in self.bench.eval.datasets:
+            reserved_key, ctxs = self.contexts(model, dataset)
+            reserved = {c.doc_id for c in ctxs}
+        key = content_key(
+            "train", self.model_id(model), self.bench.datasets[dataset].identity(), self.data_hash(dataset),
+            recipe.train, reserved_key, self.bench.seed,
+        )  # fmt: skip
+        stored = self._cached("train", key)
+        if stored is None:
+            started = time.perf_counter()
+            drawn = draw_training(
+                self.tokenized(model, dataset), dataset, reserved, recipe.train["samples"], recipe.train["tokens"], self.bench.seed
+            )
+            stored = [s.to_json() for s in drawn]
+            self._store("train", key, stored)
+            self._timed("train-data", started)
+            self._count("train", False)
+        else:
+            self._count("train", True)
+        samples = [TrainSample(**s) for s in stored]
+        for eval_dataset in self.bench.eval.datasets:
+            check_disjoint(samples, self.contexts(model, eval_dataset)[1], dataset)
+        self.stage_keys["train"][f"{model}/{recipe.key}"] = key
+        return key, samples
+
+    def fit_key(self, model: str, recipe: Component) -> tuple[str, list[TrainSample] | None]:
+        if recipe.train is None:
+            key = content_key("fit", self.model_id(model), recipe.identity(), self.bench.seed)
+            self.stage_keys["fit"][f"{model}/{recipe.key}"] = key
+            return key, None
+        train_key, samples = self.training(model, recipe)
+        key = content_key("fit", self.model_id(model), recipe.identity(), train_key, self.bench.seed)
+        self.stage_keys["fit"][f"{model}/{recipe.key}"] = key
+        return key, samples
+
+    def fitted_handle(self, model: str, recipe: Component, fit_key: str, samples: list[TrainSample] | None) -> ModelHandle:
+        """Load the model with the recipe applied, training it if no stored fit exists."""
+        if self._handle_id == (model, recipe.key) and self._handle is not None:
+            return self._handle
+        self._release()
+        plugin = recipe.instantiate()
+        if samples is None or not plugin.trains:
+            handle = self.base_handle(model)
+        else:
+            handle = self._loaders[model].load(LoadContext(device=self.device, cache_dir=self.cache.root / "models"))
+            stored_dir = self.cache.directory("fits", fit_key)
+            if self._cached("fit", fit_key) is not None and stored_dir.exists():
+                handle.load_weights(stored_dir)
+                self._count("fit", True)
+            else:
+                self._fit(model, recipe, plugin, handle, fit_key, samples)
+        self._handle, self._handle_id = handle, (model, recipe.key)
+        return handle
+
+    def _fit(self, model: str, recipe: Component, plugin: Any, handle: ModelHandle, fit_key: str, samples: list[TrainSample]) -> None:
+        started = time.perf_counter()
+        curves: list[dict[str, float]] = []
+        work = self.cache.root / "work" / fit_key
+        work.mkdir(parents=True, exist_ok=True)
+        with self.reporter.task(f"fit {model}/{recipe.key}", total=1) as task:
+
+            def progress(done: int, total: int, info: dict[str, float]) -> None:
+                task.total = total
+                if task._id is not None:
+                    self.reporter._progress.update(task._id, total=total)
+                task.update(done, info)
+
+            ctx = FitContext(
+                seed=derive_seed(self.bench.seed, "fit", recipe.key),
+                work_dir=work,
+                progress=progress,
+                curve=curves.append,
+            )
+            try:
+                plugin.fit(handle, [s.token_ids for s in samples], ctx)
+            except HarnessError:
+                raise
+            except Exception as exc:
+                raise RunError(f"recipe {recipe.key} ({recipe.plugin}) failed on model {model}: {type(exc).__name__}: {exc}") from exc
+        staging = self.cache.staging_directory("fits", fit_key)
+        handle.save_weights(staging)
+        self.cache.commit_directory("fits", fit_key, staging)
+        self._store("curves", fit_key, curves)
+        self._store("fit", fit_key, {"seconds": time.perf_counter() - started, "sequences": len(samples)})
+        self._timed("fit", started)
+        self._count("fit", False)
+
+    def generate(
+        self, cell: Cell, fit_key: str, samples: list[TrainSample] | None, dataset: str, contexts_key: str, contexts: list[EvalContext]
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """Generate for one cell and eval dataset, batch by batch; each batch is stored when done."""
+        decoder = self.bench.decoders[cell.decoder]
+        spec = self.bench.eval
+        gen_key = content_key("generate", fit_key, decoder.identity(), contexts_key, spec.new_tokens, self.bench.seed)
+        self.stage_keys["generate"][f"{cell.id}/{dataset}"] = gen_key
+        chosen = contexts[: self.options.limit] if self.options.limit else contexts
+        batches = [chosen[i : i + spec.batch_size] for i in range(0, len(chosen), spec.batch_size)]
+        records: list[dict[str, Any]] = []
+        missing = []
+        for batch in batches:
+            batch_key = content_key(gen_key, [c.prompt_id for c in batch])
+            stored = self._cached("generate", batch_key)
+            if stored is None:
+                missing.append((batch_key, batch))
+            else:
+                records.extend(stored)
+                self._count("generate", True)
+        if missing:
+            recipe = self.bench.recipes[cell.recipe]
+            handle = self.fitted_handle(cell.model, recipe, fit_key, samples)
+            plugin = decoder.instantiate()
+            started = time.perf_counter()
+            done = len(batches) - len(missing)
+            with self.reporter.task(f"generate {cell.id} on {dataset}", total=len(batches)) as task:
+                task.update(done)
+                for batch_key, batch in missing:
+                    seeds = [derive_seed(self.bench.seed, c.prompt_id, 0) for c in batch]
+                    ctx = DecodeContext(seeds=seeds, train_sequences=[s.token_ids for s in samples] if samples else None)
+                    try:
+                        gens = plugin.generate(handle, [c.context_ids for c in batch], spec.new_tokens, ctx)
+                    except HarnessError:
+                        raise
+                    except Exception as exc:
+                        raise RunError(
+                            f"decoder {cell.decoder} ({decoder.plugin}) failed in cell {cell.id} on {dataset}: "
+                            f"{type(exc).__name__}: {exc}"
+                        ) from exc
+                    batch_records = [self._record(handle, c, g, seed) for c, g, seed in zip(batch, gens, seeds)]
+                    self._store("generate", batch_key, batch_records)
+                    records.extend(batch_records)
+                    self._count("generate", False)
+                    done += 1
+                    task.update(done)
+            self._timed("generate", started)
+        order = {c.prompt_id: i for i, c in enumerate(chosen)}
+        records.sort(key=lambda r: order[r["prompt_id"]])
+        return gen_key, records
+
+    @staticmethod
+    def _record(handle: ModelHandle, ctx: EvalContext, gen: Any, seed: int) -> dict[str, Any]:
+        codec = handle.codec
+        return {
+            "prompt_id": ctx.prompt_id,
+            "dataset": ctx.dataset,
+            "context_ids": ctx.context_ids,
+            "context_text": codec.decode(ctx.context_ids),
+            "output_ids": list(gen.output_ids),
+            "output_text": codec.decode(gen.output_ids),
+            "reference_text": codec.decode(ctx.reference_ids),
+            "seed": seed,
+            "step_entropy": [round(float(x), 5) for x in gen.step_entropy],
+            "step_top1": [round(float(x), 5) for x in gen.step_top1],
+        }
+
+    def score(self, cell: Cell, dataset: str, gen_key: str, records: list[dict[str, Any]]) -> list[ScoreRow]:
+        rows = []
+        for metric_key, metric in self.bench.metrics.items():
+            key = content_key(
+                "score", gen_key, [r["prompt_id"] for r in records], metric.identity(), self.bench.eval.bootstrap, self.bench.seed
+            )  # fmt: skip
+            self.stage_keys["score"][f"{cell.id}/{dataset}/{metric_key}"] = key
+            stored = self._cached("score", key)
+            if stored is None:
+                started = time.perf_counter()
+                try:
+                    interval = score_metric(
+                        metric.instantiate(), records, self.bench.eval.bootstrap, derive_seed(self.bench.seed, "bootstrap", metric_key)
+                    )
+                except HarnessError:
+                    raise
+                except Exception as exc:
+                    raise RunError(
+                        f"metric {metric_key} ({metric.plugin}) failed on cell {cell.id}, dataset {dataset}: {type(exc).__name__}: {exc}"
+                    ) from exc
+                stored = {"value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high, "n": interval.n}
+                self._store("score", key, stored)
+                self._timed("score", started)
+                self._count("score", False)
+            else:
+                self._count("score", True)
+            rows.append(ScoreRow(cell.model, cell.recipe, cell.decoder, dataset, metric_key, **stored))
+        return rows
+
+    # ------------------------------------------------------------------ the whole run
+
+    def _groups(self) -> Iterator[tuple[str, str, list[Cell]]]:
+        groups: dict[tuple[str, str], list[Cell]] = {}
+        for cell in self.bench.cells:
+            groups.setdefault((cell.model, cell.recipe), []).append(cell)
+        for (model, recipe), cells in groups.items():
+            yield model, recipe, cells
+
+    def run(self) -> RunSummary:
+        self._fresh_done: set[str] = set()
+        started = time.perf_counter()
+        name = self.bench.name if not self.options.limit else f"{self.bench.name}-limit{self.options.limit}"
+        writer = ResultsWriter(self.options.results_root / name)
+        scores: list[ScoreRow] = []
+        for model, recipe_key, cells in self._groups():
+            recipe = self.bench.recipes[recipe_key]
+            fit_key, samples = self.fit_key(model, recipe)
+            if samples is not None:
+                writer.write_train_samples(model, recipe_key, samples)
+            for cell in cells:
+                cell_records: list[dict[str, Any]] = []
+                for dataset in self.bench.eval.datasets:
+                    contexts_key, contexts = self.contexts(model, dataset)
+                    gen_key, records = self.generate(cell, fit_key, samples, dataset, contexts_key, contexts)
+                    cell_records.extend(records)
+                    scores.extend(self.score(cell, dataset, gen_key, records))
+                writer.write_generations(cell, cell_records)
+            curves = self.cache.get("curves", fit_key) if samples is not None else None
+            if curves:
+                writer.write_curves(model, recipe_key, curves)
+        self._release()
+        self._base_handles.clear()
+        self.timings["total"] = time.perf_counter() - started
+        summary = RunSummary(writer.root, scores, dict(self.timings), dict(self.computed), dict(self.reused))
+        writer.finish(self.bench, self, summary)
+        return summary
+
+
+def describe_counts(summary: RunSummary) -> str:
+    stages = sorted(set(summary.computed) | set(summary.reused))
+    parts = [f"{s} {summary.computed.get(s, 0)} run/{summary.reused.get(s, 0)} reused" for s in stages]
+    return ", ".join(parts)
+

@@ -1,0 +1,127 @@
+"""Seeded draws of eval contexts and training sequences, and the check that they are disjoint.
+
+Protocol (documented in the README):
+
+* Eval contexts of a dataset: documents are visited in a seeded order; each document with at least
+  ``context_tokens + new_tokens`` tokens gives one context (its first ``context_tokens`` tokens) and a
+  human reference continuation (the next ``new_tokens`` tokens), until ``contexts`` are drawn. These
+  documents are *reserved*: no recipe trains on them.
+* Training sequences: every non-reserved document is cut into non-overlapping windows of exactly
+  ``tokens`` tokens; ``samples`` windows are drawn without replacement with a seeded RNG.
+* Disjointness is checked, not assumed: no reserved document is used for training and no eval context
+  occurs as a token run inside any training sequence (which catches the same text under two names).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+from harness.errors import InputError, RunError
+from harness.store import canonical_json
+
+
+def derive_seed(*parts: Any) -> int:
+    """A 63-bit seed derived from any JSON-able parts; stable across processes and platforms."""
+    digest = hashlib.sha256(canonical_json(list(parts)).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+@dataclass(frozen=True)
+class TokenizedDocument:
+    id: str
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    prompt_id: str
+    dataset: str
+    doc_id: str
+    context_ids: list[int]
+    reference_ids: list[int]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainSample:
+    doc_id: str
+    start: int
+    token_ids: list[int]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def draw_contexts(
+    docs: Sequence[TokenizedDocument], dataset: str, count: int, context_tokens: int, new_tokens: int, seed: int
+) -> list[EvalContext]:
+    order = list(range(len(docs)))
+    random.Random(derive_seed(seed, "eval-contexts", dataset)).shuffle(order)
+    need = context_tokens + new_tokens
+    out: list[EvalContext] = []
+    for index in order:
+        doc = docs[index]
+        if len(doc.ids) < need:
+            continue
+        out.append(
+            EvalContext(
+                prompt_id=f"{dataset}/{doc.id}",
+                dataset=dataset,
+                doc_id=doc.id,
+                context_ids=list(doc.ids[:context_tokens]),
+                reference_ids=list(doc.ids[context_tokens:need]),
+            )
+        )
+        if len(out) == count:
+            return out
+    raise InputError(
+        f'dataset "{dataset}": only {len(out)} documents have at least {need} tokens '
+        f"(context_tokens + new_tokens), but eval.contexts asks for {count}; lower eval.contexts or the lengths"
+    )
+
+
+def draw_training(
+    docs: Sequence[TokenizedDocument], dataset: str, reserved: set[str], samples: int, tokens: int, seed: int
+) -> list[TrainSample]:
+    windows: list[tuple[int, int]] = []
+    for index, doc in enumerate(docs):
+        if doc.id in reserved:
+            continue
+        for start in range(0, len(doc.ids) - tokens + 1, tokens):
+            windows.append((index, start))
+    if len(windows) < samples:
+        raise InputError(
+            f'dataset "{dataset}": only {len(windows)} non-overlapping windows of {tokens} tokens outside the eval '
+            f"documents, but train.samples asks for {samples}; lower train.samples or train.tokens"
+        )
+    picked = random.Random(derive_seed(seed, "train-sequences", dataset)).sample(windows, samples)
+    return [TrainSample(docs[i].id, start, list(docs[i].ids[start : start + tokens])) for i, start in picked]
+
+
+def check_disjoint(train: Sequence[TrainSample], contexts: Sequence[EvalContext], train_dataset: str) -> None:
+    """Raise if any eval context comes from a training document or occurs inside a training sequence."""
+    if not train or not contexts:
+        return
+    train_docs = {s.doc_id for s in train}
+    for ctx in contexts:
+        if ctx.dataset == train_dataset and ctx.doc_id in train_docs:
+            raise RunError(f"eval context {ctx.prompt_id} comes from a training document of {train_dataset}")
+    by_length: dict[int, list[EvalContext]] = {}
+    for ctx in contexts:
+        by_length.setdefault(len(ctx.context_ids), []).append(ctx)
+    for length, group in by_length.items():
+        wanted = {tuple(c.context_ids): c for c in group}
+        for sample in train:
+            ids = sample.token_ids
+            for start in range(0, len(ids) - length + 1):
+                hit = wanted.get(tuple(ids[start : start + length]))
+                if hit is not None:
+                    raise RunError(
+                        f"eval context {hit.prompt_id} occurs inside training sequence {sample.doc_id}@{sample.start} "
+                        f"of {train_dataset}: eval and training data overlap"
+                    )

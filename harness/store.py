@@ -1,0 +1,114 @@
+"""Atomic file writes, content keys, and the content-addressed stage cache.
+
+Every write goes to a temporary file in the target directory and is renamed into place, so a run
+killed at any moment (even ``kill -9``) leaves either the old file or the new one, never half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+CACHE_ENV = "HARNESS_CACHE"
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "hyperfit-harness"
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def content_key(*parts: Any) -> str:
+    """A short stable hash of JSON-able parts: the identity of a stage."""
+    return hashlib.sha256(canonical_json(list(parts)).encode("utf-8")).hexdigest()[:20]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def atomic_write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+class StageCache:
+    """JSON stage results and directories, addressed by stage kind and content key."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path(self, stage: str, key: str, suffix: str = ".json") -> Path:
+        return self.root / "stages" / stage / f"{key}{suffix}"
+
+    def get(self, stage: str, key: str) -> Any | None:
+        path = self.path(stage, key)
+        if not path.exists():
+            return None
+        try:
+            return read_json(path)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            path.unlink(missing_ok=True)  # cannot happen with atomic writes, but never trust a bad file
+            return None
+
+    def put(self, stage: str, key: str, value: Any) -> None:
+        atomic_write_text(self.path(stage, key), canonical_json(value))
+
+    def drop(self, stage: str, key: str) -> None:
+        self.path(stage, key).unlink(missing_ok=True)
+
+    def directory(self, stage: str, key: str) -> Path:
+        """A finished directory (e.g. fitted weights); use :meth:`commit_directory` to create it."""
+        return self.root / stage / key
+
+    def commit_directory(self, stage: str, key: str, staging: Path) -> Path:
+        """Move a fully written staging directory into place (rename is atomic on one filesystem)."""
+        final = self.directory(stage, key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+        return final
+
+    def staging_directory(self, stage: str, key: str) -> Path:
+        path = self.root / stage / f".{key}.partial"
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        return path

@@ -1,0 +1,24 @@
+"""Bundled dataset plugins: embedded-wikipedia, embedded-news, local-text and hf-text.
+
+Importing this package is cheap: only the standard library and ``harness`` are imported here; bz2/XML
+parsing happens when documents are read and the optional ``datasets`` package is imported only by
+``hf-text`` when it loads data.
+"""
+
+from __future__ import annotations
+
+from harness import hookimpl
+from harness_plugins.datasets.embedded_news import EmbeddedNews
+from harness_plugins.datasets.embedded_wikipedia import EmbeddedWikipedia
+from harness_plugins.datasets.hf_datasets import HFTextDataset
+from harness_plugins.datasets.local_files import LocalText
+
+__all__ = ["EmbeddedWikipedia", "EmbeddedNews", "LocalText", "HFTextDataset", "harness_register_datasets"]
+
+
+@hookimpl
+def harness_register_datasets(register):
+    register(EmbeddedWikipedia)
+    register(EmbeddedNews)
+    register(LocalText)
+    register(HFTextDataset)

@@ -1,0 +1,50 @@
+"""Type-token ratio over the tail of each continuation, as the hyperfitting paper measures it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.api import Metric
+from harness.params import Param
+
+DEFAULT_WINDOW = 96
+
+
+class TypeTokenRatio(Metric):
+    """TTR on model token ids (not words), so it is tokenizer-specific but needs no text normalisation."""
+
+    name = "ttr"
+    description = (
+        "Type-token ratio of the last `window` generated token ids per continuation (the paper's TTR, "
+        "reported here as a fraction in [0, 1]); higher means less repetitive."
+    )
+    level = "sample"
+    higher_is_better = True
+    requires = ("output_ids",)
+    modalities = ("text", "image")
+    version = "1"
+    params = (
+        Param("window", int, default=DEFAULT_WINDOW, min=1,
+              help="TTR over the last `window` generated token ids"),
+    )
+    definition = (
+        "For each continuation, let ids be the last `window` (default 96) elements of output_ids, the token ids "
+        "the decoder generated after the context (context ids excluded; the model's own tokenizer, not words; "
+        "a continuation shorter than `window` is used whole). Its value is len(set(ids)) / len(ids), a fraction "
+        "in (0, 1]; an empty continuation scores 0.0. The metric is the unweighted mean of these per-continuation "
+        "values over all records, with a mean ± 1.96·stderr interval. This follows the hyperfitting repo's "
+        "`gen_seq[context_len:][-96:]` (papers report it ×100)."
+    )
+
+    def score_samples(self, samples: list[dict[str, Any]]) -> list[float]:
+        window = int(self.config.get("window", DEFAULT_WINDOW))
+        if window < 1:
+            raise ValueError(f"ttr: window must be >= 1, got {window}")
+        return [_ttr(rec["output_ids"], window) for rec in samples]
+
+
+def _ttr(output_ids: Any, window: int) -> float:
+    ids = list(output_ids)[-window:]
+    if not ids:
+        return 0.0
+    return len(set(ids)) / len(ids)

@@ -1,0 +1,47 @@
+"""``hf-causal-lm``: any Hugging Face causal LM, by hub id or local directory (GGUF files too)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from harness.api import LoadContext, ModelHandle, ModelLoader
+from harness.params import Param
+from harness_plugins.models.hf_handle import DTYPES, load_causal_lm
+
+
+class HFCausalLM(ModelLoader):
+    name = "hf-causal-lm"
+    description = "Any Hugging Face causal LM by hub id (e.g. TinyLlama/TinyLlama_v1.1) or local directory."
+    version = "1"
+    params = (
+        Param("id", str, help="hub id or local directory"),
+        Param("revision", str, default=None, help="hub revision (commit, tag or branch); pin it for reproducibility"),
+        Param("dtype", str, default="auto", choices=DTYPES, help="auto: bfloat16 on a GPU that supports it, else float32"),
+        Param("gguf_file", str, default=None, help="GGUF file name inside `id` (dequantised on load)"),
+        Param("trust_remote_code", bool, default=False, help="allow model code from the hub"),
+    )
+
+    def fingerprint(self) -> str:
+        """For a local directory, a hash of its config and weight file sizes; hub ids rely on `revision`."""
+        folder = Path(self.config["id"]).expanduser()
+        if not folder.is_dir():
+            return ""
+        digest = hashlib.sha256()
+        for path in sorted(folder.iterdir()):
+            if path.is_file():
+                digest.update(f"{path.name}:{path.stat().st_size}".encode())
+                if path.suffix == ".json" and path.stat().st_size < 1_000_000:
+                    digest.update(path.read_bytes())
+        return digest.hexdigest()[:20]
+
+    def load(self, ctx: LoadContext) -> ModelHandle:
+        return load_causal_lm(
+            self.config["id"],
+            device=ctx.device,
+            dtype=self.config["dtype"],
+            revision=self.config["revision"],
+            trust_remote_code=self.config["trust_remote_code"],
+            gguf_file=self.config["gguf_file"],
+        )
+

@@ -1,0 +1,51 @@
+"""TTR over the last `window` generated ids (hyperfitting repo definition)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.params import resolve_params
+from harness_plugins.metrics.ttr import TypeTokenRatio
+
+
+def _score(ids_list: list[list[int]], **config) -> list[float]:
+    return TypeTokenRatio(config).score_samples([{"output_ids": ids} for ids in ids_list])
+
+
+def test_ttr_hand_values():
+    # [1,1,2,3]: 3 types / 4 tokens = 0.75; all distinct = 1.0; one id repeated = 1/5
+    assert _score([[1, 1, 2, 3], [4, 5, 6], [9, 9, 9, 9, 9]]) == [0.75, 1.0, 0.2]
+
+
+def test_ttr_window_keeps_the_tail():
+    ids = [5, 5, 5, 1, 2, 3]
+    assert _score([ids], window=3) == [1.0]  # [1,2,3]
+    assert _score([ids], window=5) == [0.8]  # [5,5,1,2,3]: 4/5
+    assert _score([ids], window=6) == [pytest.approx(4 / 6)]  # whole: {5,1,2,3}
+    assert _score([ids], window=100) == [pytest.approx(4 / 6)]  # shorter than window: used whole
+
+
+def test_ttr_default_window_is_96():
+    # 4 distinct ids then 96 copies of 7: the last 96 ids are all 7 → 1/96
+    ids = [0, 1, 2, 3] + [7] * 96
+    assert _score([ids]) == [pytest.approx(1 / 96)]
+    assert dict(resolve_params(TypeTokenRatio.params, {})[0]) == {"window": 96}
+
+
+def test_ttr_empty_output_is_zero():
+    assert _score([[]]) == [0.0]
+
+
+def test_ttr_params_schema():
+    _, problems = resolve_params(TypeTokenRatio.params, {"window": 0})
+    assert problems.items and problems.items[0][0] == "window"
+    _, problems = resolve_params(TypeTokenRatio.params, {"window": 32})
+    assert not problems.items
+
+
+def test_ttr_metadata():
+    assert TypeTokenRatio.name == "ttr"
+    assert TypeTokenRatio.level == "sample"
+    assert TypeTokenRatio.higher_is_better is True
+    assert TypeTokenRatio.requires == ("output_ids",)
+    assert "window" in TypeTokenRatio.definition
