@@ -137,7 +137,7 @@ def run(benchmarks: tuple[str, ...], results_root: str, cache_root: str | None, 
         options = RunOptions(Path(results_root), cache, device=device, fresh=fresh, limit=limit)
         with Reporter(err, quiet=quiet) as reporter:
             summary = Runner(bench, options, reporter).run()
-        print_leaderboard(summary.results_dir, "rich", Console())
+        print_leaderboard(summary.results_dir, "rich", Console(width=None if sys.stdout.isatty() else 160))
         if not quiet:
             err.print(
                 f"results: {summary.results_dir}  ({summary.timings['total']:.1f}s; {describe_counts(summary)})",

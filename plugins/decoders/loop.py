@@ -31,6 +31,17 @@ def make_generators(seeds: Sequence[int], device: Any) -> list[Any]:
     return gens
 
 
+def cache_argument(module: Any) -> str:
+    """The keyword a model's forward takes its KV cache by (transformers ≥ 5.24 renamed it to `cache`)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
+
+
+def returned_cache(out: Any) -> Any:
+    return out["cache"] if "cache" in out else out["past_key_values"]
+
+
 def decode(handle: ModelHandle, contexts: list[list[int]], new_tokens: int, seeds: Sequence[int], pick: Pick) -> list[Generation]:
     import torch
 
@@ -55,6 +66,7 @@ def decode(handle: ModelHandle, contexts: list[list[int]], new_tokens: int, seed
     entropies: list[list[float]] = [[] for _ in range(batch)]
     top1s: list[list[float]] = [[] for _ in range(batch)]
     alive = torch.ones(batch, dtype=torch.bool, device=device)
+    cache_kw = cache_argument(module)
     was_training = module.training
     module.eval()
     try:
@@ -82,8 +94,8 @@ def decode(handle: ModelHandle, contexts: list[list[int]], new_tokens: int, seed
                     input_ids=step,
                     attention_mask=mask,
                     position_ids=next_pos,
-                    past_key_values=out.past_key_values,
                     use_cache=True,
+                    **{cache_kw: returned_cache(out)},
                 )
                 next_pos = next_pos + 1
     finally:

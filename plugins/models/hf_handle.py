@@ -54,6 +54,14 @@ class CausalLMHandle(ModelHandle):
         load_model(self.module, str(directory / WEIGHTS_FILE), device=str(self.device))
 
 
+def quiet_transformers() -> None:
+    """Hide transformers' own progress bars and info logs; the harness reports progress itself."""
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
 def torch_dtype(name: str, device: str) -> Any:
     import torch
 
@@ -69,6 +77,7 @@ def load_causal_lm(source: str, device: str, dtype: str, revision: str | None = 
     """Load model + tokenizer from a hub id or local dir; turn every load failure into one clear message."""
     import transformers
 
+    quiet_transformers()
     label = label or source
     kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
     if gguf_file:
