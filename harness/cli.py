@@ -213,7 +213,10 @@ def score(generations: str, metric_name: str, raw_params: tuple[str, ...], boots
     records = read_generations(Path(generations))
     metric = registration.cls(params)
     check_requirements(metric, records, generations)
-    interval = score_metric(metric, records, bootstrap, seed)
+    try:
+        interval = score_metric(metric, records, bootstrap, seed)
+    except (ValueError, TypeError) as exc:  # the metric rejected the records' content
+        raise InputError(f"{generations}: metric {metric_name}: {exc}") from None
     click.echo(json.dumps({
         "metric": metric_name, "value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high,
         "n": interval.n, "level": metric.level, "higher_is_better": metric.higher_is_better,

@@ -259,7 +259,7 @@ def _train_block(reg: Registration, train: Any, path: tuple, data: dict, problem
     return resolved
 
 
-def _eval_spec(data: dict, datasets: dict[str, Component], problems: _Problems) -> EvalSpec | None:
+def _eval_spec(data: dict, problems: _Problems) -> EvalSpec | None:
     raw = data.get("eval")
     if not isinstance(raw, dict):
         problems.add(("eval",), f"expected a mapping with at least `datasets: [...]`, got {raw!r}")
@@ -268,12 +268,15 @@ def _eval_spec(data: dict, datasets: dict[str, Component], problems: _Problems) 
     for name, message in param_problems.items:
         problems.add(("eval", name), message)
     names = resolved.get("datasets")
+    defined = data.get("datasets") if isinstance(data.get("datasets"), dict) else {}
     if isinstance(names, list):
         if not names:
             problems.add(("eval", "datasets"), "list at least one dataset")
         for i, name in enumerate(names):
-            if name not in datasets:
-                problems.add(("eval", "datasets", i), f'undefined dataset "{name}"' + did_you_mean(str(name), datasets))
+            if not isinstance(name, str):
+                problems.add(("eval", "datasets", i), f"expected a dataset name, got {name!r}")
+            elif name not in defined:
+                problems.add(("eval", "datasets", i), f'undefined dataset "{name}"' + did_you_mean(name, defined))
     if param_problems.items or not isinstance(names, list):
         return None
     return EvalSpec(**resolved)
@@ -299,16 +302,21 @@ def _cells(data: dict, sections: dict[str, dict[str, Component]], problems: _Pro
         for axis, plural in AXES.items():
             value = entry.get(axis, everything[axis])
             values = value if isinstance(value, list) else [value]
+            defined = data.get(plural) if isinstance(data.get(plural), dict) else {}
             for name in values:
-                if name not in sections[plural]:
-                    problems.add(("matrix", i, axis), f'undefined {axis} "{name}"' + did_you_mean(str(name), sections[plural]))
-            picks[axis] = [v for v in values if v in sections[plural]]
+                if not isinstance(name, str):
+                    problems.add(("matrix", i, axis), f"expected a {axis} name or a list of names, got {name!r}")
+                elif name not in defined:
+                    problems.add(("matrix", i, axis), f'undefined {axis} "{name}"' + did_you_mean(name, defined))
+            picks[axis] = [v for v in values if isinstance(v, str) and v in sections[plural]]
         for m in picks["model"]:
             for r in picks["recipe"]:
                 for d in picks["decoder"]:
                     cell = Cell(m, r, d)
                     if cell not in cells:
                         cells.append(cell)
+    if not cells and not problems.items:
+        problems.add(("matrix",), "selects no model × recipe × decoder combination: nothing would run")
     return cells
 
 
@@ -363,7 +371,7 @@ def load_benchmark(path: Path | str, registry: Registry) -> Benchmark:
         "decoders": _components(data, "decoders", "decoder", "plugin", registry, problems, required=True),
         "metrics": _components(data, "metrics", "metric", "plugin", registry, problems, required=True),
     }
-    spec = _eval_spec(data, parts["datasets"], problems)
+    spec = _eval_spec(data, problems)
     cells = _cells(data, parts, problems)
     _sizes_and_modalities(parts, problems)
     if problems.items:

@@ -93,8 +93,9 @@ def load_plugins(options: PluginOptions | None = None) -> LoadedPlugins:
         try:
             pm.register(module, name=source.plugin)
             pm.check_pending()
-        except Exception as exc:  # unknown hook names, double registration
-            pm.unregister(module)
+        except Exception as exc:  # unknown hook names, bad hook arguments, double registration
+            if pm.is_registered(module):
+                pm.unregister(module)
             _fail(loaded, options.strict, f"plugin {source} skipped: {exc}")
             return
         modules.append((module, source))
@@ -130,6 +131,8 @@ def load_plugins(options: PluginOptions | None = None) -> LoadedPlugins:
                 continue
 
             def register(cls: Any, _kind: str = kind, _source: Source = source) -> None:
+                if getattr(cls, "name", None) in disabled:
+                    return
                 loaded.registry.add(_kind, cls, _source)
 
             try:
@@ -139,6 +142,4 @@ def load_plugins(options: PluginOptions | None = None) -> LoadedPlugins:
             except Exception as exc:
                 _fail(loaded, options.strict, f"plugin {source} failed in {hook_name}: {type(exc).__name__}: {exc}")
 
-    for name in disabled:
-        loaded.registry.remove(name)
     return loaded

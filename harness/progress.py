@@ -64,6 +64,7 @@ class TaskHandle:
         self.total = total
         self.started = time.perf_counter()
         self.info = ""
+        self.touched = False
         self._id = None
         if reporter._progress is not None:
             self._id = reporter._progress.add_task(description, total=total, info="")
@@ -73,11 +74,12 @@ class TaskHandle:
             info = "  ".join(f"{k} {v:.4g}" for k, v in info.items())
         if info is not None:
             self.info = info
+        self.touched = True
         if self._id is not None:
             self.reporter._progress.update(self._id, completed=completed, info=self.info)
 
     def finish(self) -> None:
         elapsed = time.perf_counter() - self.started
-        if self._id is None:
+        if self._id is None and self.touched:
             suffix = f"  {self.info}" if self.info else ""
             self.reporter.log(f"{self.description}: done in {elapsed:.1f}s{suffix}")

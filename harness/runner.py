@@ -136,7 +136,7 @@ class Runner:
     def tokenized(self, model: str, dataset: str) -> list[TokenizedDocument]:
         if (model, dataset) not in self._tokenized:
             docs = self.documents(dataset)
-            codec = self.base_handle(model).codec
+            codec = self.base_handle(model).codec  # loads the model: timed as "load", not here
             started = time.perf_counter()
             self._tokenized[(model, dataset)] = [TokenizedDocument(d.id, tuple(codec.encode(d.text))) for d in docs]
             self._timed("tokenize", started)
@@ -178,9 +178,10 @@ class Runner:
         )  # fmt: skip
         stored = self._cached("contexts", key)
         if stored is None:
+            docs = self.tokenized(model, dataset)
             started = time.perf_counter()
             drawn = draw_contexts(
-                self.tokenized(model, dataset), dataset, spec.contexts, spec.context_tokens, spec.new_tokens, self.bench.seed
+                docs, dataset, spec.contexts, spec.context_tokens, spec.new_tokens, self.bench.seed
             )
             stored = [c.to_json() for c in drawn]
             self._store("contexts", key, stored)
@@ -205,9 +206,10 @@ class Runner:
         )  # fmt: skip
         stored = self._cached("train", key)
         if stored is None:
+            docs = self.tokenized(model, dataset)
             started = time.perf_counter()
             drawn = draw_training(
-                self.tokenized(model, dataset), dataset, reserved, recipe.train["samples"], recipe.train["tokens"], self.bench.seed
+                docs, dataset, reserved, recipe.train["samples"], recipe.train["tokens"], self.bench.seed
             )
             stored = [s.to_json() for s in drawn]
             self._store("train", key, stored)
@@ -352,32 +354,43 @@ class Runner:
 
     def score(self, cell: Cell, dataset: str, gen_key: str, records: list[dict[str, Any]]) -> list[ScoreRow]:
         rows = []
-        for metric_key, metric in self.bench.metrics.items():
-            key = content_key(
-                "score", gen_key, [r["prompt_id"] for r in records], metric.identity(), self.bench.eval.bootstrap, self.bench.seed
-            )  # fmt: skip
-            self.stage_keys["score"][f"{cell.id}/{dataset}/{metric_key}"] = key
-            stored = self._cached("score", key)
-            if stored is None:
-                started = time.perf_counter()
-                try:
-                    interval = score_metric(
-                        metric.instantiate(), records, self.bench.eval.bootstrap, derive_seed(self.bench.seed, "bootstrap", metric_key)
-                    )
-                except HarnessError:
-                    raise
-                except Exception as exc:
-                    raise RunError(
-                        f"metric {metric_key} ({metric.plugin}) failed on cell {cell.id}, dataset {dataset}: {type(exc).__name__}: {exc}"
-                    ) from exc
-                stored = {"value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high, "n": interval.n}
-                self._store("score", key, stored)
-                self._timed("score", started)
-                self._count("score", False)
-            else:
-                self._count("score", True)
-            rows.append(ScoreRow(cell.model, cell.recipe, cell.decoder, dataset, metric_key, **stored))
+        with self.reporter.task(f"score {cell.id} on {dataset}", total=len(self.bench.metrics)) as task:
+            for done, (metric_key, metric) in enumerate(self.bench.metrics.items(), start=1):
+                row, computed = self._score_one(cell, dataset, gen_key, records, metric_key, metric)
+                rows.append(row)
+                if computed:
+                    task.update(done)
         return rows
+
+    def _score_one(
+        self, cell: Cell, dataset: str, gen_key: str, records: list[dict[str, Any]], metric_key: str, metric: Component
+    ) -> tuple[ScoreRow, bool]:
+        key = content_key(
+            "score", gen_key, [r["prompt_id"] for r in records], metric.identity(), self.bench.eval.bootstrap, self.bench.seed
+        )  # fmt: skip
+        self.stage_keys["score"][f"{cell.id}/{dataset}/{metric_key}"] = key
+        stored = self._cached("score", key)
+        if stored is None:
+            started = time.perf_counter()
+            try:
+                interval = score_metric(
+                    metric.instantiate(), records, self.bench.eval.bootstrap, derive_seed(self.bench.seed, "bootstrap", metric_key)
+                )
+            except HarnessError:
+                raise
+            except Exception as exc:
+                raise RunError(
+                    f"metric {metric_key} ({metric.plugin}) failed on cell {cell.id}, dataset {dataset}: {type(exc).__name__}: {exc}"
+                ) from exc
+            stored = {"value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high, "n": interval.n}
+            self._store("score", key, stored)
+            self._timed("score", started)
+            self._count("score", False)
+            computed = True
+        else:
+            self._count("score", True)
+            computed = False
+        return ScoreRow(cell.model, cell.recipe, cell.decoder, dataset, metric_key, **stored), computed
 
     # ------------------------------------------------------------------ the whole run
 

@@ -79,6 +79,8 @@ def load_causal_lm(source: str, device: str, dtype: str, revision: str | None = 
 
     quiet_transformers()
     label = label or source
+    if source.startswith((".", "/", "~")) and not Path(source).expanduser().is_dir():
+        raise InputError(f'model "{label}" could not be loaded: no such directory {source}')
     kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
     if gguf_file:
         kwargs["gguf_file"] = gguf_file
