@@ -205,7 +205,8 @@ class Metric(Plugin):
 
     kind = "metric"
     level: ClassVar[str] = "sample"
-    higher_is_better: ClassVar[bool] = True
+    #: True/False sets the ↑/↓ and the bold "best" in leaderboards; None marks a descriptive metric
+    higher_is_better: ClassVar[bool | None] = True
     requires: ClassVar[tuple[str, ...]] = ("output_text",)
     modalities: ClassVar[tuple[str, ...]] = ("text",)
     definition: ClassVar[str] = ""

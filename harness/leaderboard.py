@@ -57,7 +57,7 @@ class Cell:
 
 @dataclass(frozen=True)
 class MetricColumn:
-    """A metric column; ``higher_is_better`` is None for a metric the manifest does not describe."""
+    """A metric column; ``higher_is_better`` is None for a descriptive metric (no best) or an undescribed one."""
 
     name: str
     higher_is_better: bool | None
@@ -134,8 +134,8 @@ def _read_metrics_info(path: Path) -> dict[str, dict]:
         raise InputError(f'{path}: expected an object with a "metrics" object')
     metrics: dict[str, dict] = {}
     for name, info in manifest["metrics"].items():
-        if not isinstance(info, dict) or not isinstance(info.get("higher_is_better"), bool):
-            raise InputError(f"{path}: metrics.{name}.higher_is_better: expected true or false, got {info!r}")
+        if not isinstance(info, dict) or not isinstance(info.get("higher_is_better", "missing"), (bool, type(None))):
+            raise InputError(f"{path}: metrics.{name}.higher_is_better: expected true, false or null, got {info!r}")
         metrics[str(name)] = info
     return metrics
 

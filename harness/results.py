@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from harness import __version__
+from harness.api import SAMPLE_FIELDS
 from harness.manifest import git_state, hardware, package_versions
 from harness.sampling import TrainSample
 from harness.store import atomic_write_bytes, atomic_write_json, atomic_write_jsonl, atomic_write_text
@@ -59,7 +60,7 @@ def metrics_info(bench: "Benchmark") -> dict[str, dict[str, Any]]:
         info[key] = {
             "plugin": comp.plugin,
             "version": cls.version,
-            "higher_is_better": bool(cls.higher_is_better),
+            "higher_is_better": cls.higher_is_better,
             "level": cls.level,
             "definition": cls.definition,
             "params": comp.params,
@@ -96,7 +97,8 @@ class ResultsWriter:
     def write_generations(self, cell: "Cell", records: list[dict[str, Any]]) -> None:
         folder = self.root / "cells" / cell.id
         self.cells.add(cell.id)
-        atomic_write_jsonl(folder / "generations.jsonl", records)
+        ordered = ({k: r[k] for k in SAMPLE_FIELDS if k in r} | r for r in records)  # same bytes cached or not
+        atomic_write_jsonl(folder / "generations.jsonl", ordered)
 
     def _prune(self) -> None:
         """Drop cell/recipe folders of an earlier config: the results dir shows this run only."""

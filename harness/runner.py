@@ -173,7 +173,7 @@ class Runner:
         spec = self.bench.eval
         comp = self.bench.datasets[dataset]
         key = content_key(
-            "contexts", self.model_id(model), comp.identity(), self.data_hash(dataset),
+            "contexts", dataset, self.model_id(model), comp.identity(), self.data_hash(dataset),
             spec.contexts, spec.context_tokens, spec.new_tokens, self.bench.seed,
         )  # fmt: skip
         stored = self._cached("contexts", key)
@@ -201,7 +201,7 @@ class Runner:
             reserved_key, ctxs = self.contexts(model, dataset)
             reserved = {c.doc_id for c in ctxs}
         key = content_key(
-            "train", self.model_id(model), self.bench.datasets[dataset].identity(), self.data_hash(dataset),
+            "train", dataset, self.model_id(model), self.bench.datasets[dataset].identity(), self.data_hash(dataset),
             recipe.train, reserved_key, self.bench.seed,
         )  # fmt: skip
         stored = self._cached("train", key)
@@ -266,7 +266,7 @@ class Runner:
                 task.update(done, info)
 
             ctx = FitContext(
-                seed=derive_seed(self.bench.seed, "fit", recipe.key),
+                seed=derive_seed(self.bench.seed, "fit", recipe.identity()),
                 work_dir=work,
                 progress=progress,
                 curve=curves.append,

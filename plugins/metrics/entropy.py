@@ -14,11 +14,10 @@ class GenerationEntropy(Metric):
     name = "entropy"
     description = (
         "Mean entropy (nats) of the raw next-token distribution over the generated positions, averaged over "
-        "continuations. Descriptive: hyperfitted models are expected to score low; 'higher is better' is only "
-        "the sort order."
+        "continuations. Descriptive (no better direction): hyperfitted models are expected to score low."
     )
     level = "sample"
-    higher_is_better = True
+    higher_is_better = None
     requires = ("step_entropy",)
     modalities = ("text", "image")
     version = "1"

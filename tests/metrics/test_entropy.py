@@ -33,7 +33,7 @@ def test_entropy_empty_raises_with_prompt_id(steps):
 def test_entropy_metadata():
     assert GenerationEntropy.name == "entropy"
     assert GenerationEntropy.level == "sample"
-    assert GenerationEntropy.higher_is_better is True
+    assert GenerationEntropy.higher_is_better is None
     assert GenerationEntropy.requires == ("step_entropy",)
     assert "descriptive" in GenerationEntropy.description.lower()
     assert "nats" in GenerationEntropy.definition

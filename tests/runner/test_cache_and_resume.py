@@ -110,11 +110,6 @@ def test_second_run_reuses_everything(base, tmp_path: Path):
     assert manifest(results / "tiny")["stage_keys"] == manifest(base.results)["stage_keys"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="generations.jsonl field order depends on whether a batch was computed (SAMPLE_FIELDS order) or "
-    "read back from the cache (canonical_json sorts keys), so a rerun rewrites every committed line",
-)
 def test_rerun_writes_byte_identical_generations(base, tmp_path: Path):
     results, cache = copy_base(base, tmp_path)
     run(base.bench, results, cache)
@@ -195,6 +190,61 @@ def test_recipe_param_change_refits_only_that_recipe(base, tmp_path: Path, regis
     assert new["fit"]["tiny/fit"] != old["fit"]["tiny/fit"]
     before, after = score_map(base.summary.scores), score_map(summary.scores)
     assert {k: v for k, v in after.items() if k[1] == "base"} == {k: v for k, v in before.items() if k[1] == "base"}
+
+
+def test_edited_data_invalidates_only_its_stages(tmp_path: Path, registry):
+    data = tiny_benchmark(
+        tmp_path, name="edit", recipes={"base": {"plugin": "none"}}, decoders={"greedy": {"plugin": "greedy"}},
+        metrics={"ttr": {"plugin": "ttr"}},
+    )  # fmt: skip
+    results, cache = tmp_path / "results", tmp_path / "cache"
+    first = run(load(registry, tmp_path, data), results, cache)
+    assert first.computed["generate"] == 4
+    before = manifest(results / "edit")
+    corpus = Path(data["datasets"]["other-set"]["path"])
+    corpus.write_text(corpus.read_text(encoding="utf-8") + "\n" + " ".join(["harbor"] * 40) + "\n", encoding="utf-8")
+    second = run(load(registry, tmp_path, data), results, cache)
+    after = manifest(results / "edit")
+    assert after["data"]["train-set"] == before["data"]["train-set"]
+    assert after["data"]["other-set"]["sha256"] != before["data"]["other-set"]["sha256"]
+    assert after["data"]["other-set"]["documents"] == before["data"]["other-set"]["documents"] + 1
+    assert after["stage_keys"]["contexts"]["tiny/train-set"] == before["stage_keys"]["contexts"]["tiny/train-set"]
+    assert after["stage_keys"]["contexts"]["tiny/other-set"] != before["stage_keys"]["contexts"]["tiny/other-set"]
+    assert second.computed["contexts"] == 1
+    assert second.computed["generate"] == 2 and second.reused["generate"] == 2
+
+
+def test_removed_decoder_is_pruned_from_results(base, tmp_path: Path, registry):
+    results, cache = copy_base(base, tmp_path)
+    data = json.loads(json.dumps(base.data))
+    del data["decoders"]["top-p"]
+    summary = run(load(registry, tmp_path, data), results, cache)
+    assert summary.computed == {}
+    assert sorted(p.name for p in (results / "tiny" / "cells").iterdir()) == ["tiny__base__greedy", "tiny__fit__greedy"]
+    rows = csv_score_map(results / "tiny" / "scores.csv")
+    assert {k[2] for k in rows} == {"greedy"} and len(rows) == 12
+    assert "top-p" not in (results / "tiny" / "leaderboard.md").read_text(encoding="utf-8")
+
+
+def test_renamed_dataset_gets_its_own_contexts(base, tmp_path: Path, registry):
+    results, cache = copy_base(base, tmp_path)
+    data = json.loads(json.dumps(base.data))
+    data["datasets"]["wiki"] = data["datasets"].pop("other-set")
+    data["eval"]["datasets"] = ["train-set", "wiki"]
+    run(load(registry, tmp_path, data), results, cache)
+    records = read_records(results / "tiny" / "cells" / "tiny__base__greedy" / "generations.jsonl")
+    assert {r["dataset"] for r in records} == {"train-set", "wiki"}
+    assert all(r["prompt_id"].startswith(r["dataset"] + "/") for r in records)
+
+
+def test_renamed_recipe_scores_like_a_clean_run(base, tmp_path: Path, registry):
+    results, cache = copy_base(base, tmp_path)
+    data = json.loads(json.dumps(base.data))
+    data["recipes"]["hf"] = data["recipes"].pop("fit")
+    bench = load(registry, tmp_path, data)
+    cached = run(bench, results, cache)
+    clean = run(bench, tmp_path / "clean-results", tmp_path / "clean-cache")
+    assert score_map(cached.scores) == score_map(clean.scores)
 
 
 # --------------------------------------------------------------------------- interrupted generation
