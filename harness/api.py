@@ -36,6 +36,19 @@ class Plugin:
         #: the resolved params of this configured instance (defaults filled in, types checked)
         self.config: dict[str, Any] = dict(config or {})
 
+    def option(self, name: str) -> Any:
+        """A param's value, falling back to the schema default when the instance was built directly."""
+        if name in self.config:
+            return self.config[name]
+        for param in type(self).params:
+            if param.name == name:
+                if param.required:
+                    from harness.errors import InputError
+
+                    raise InputError(f"{self.name}: required parameter {name!r} is missing")
+                return param.default
+        raise KeyError(name)
+
 
 # --------------------------------------------------------------------------- models
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,30 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("HARNESS_DISABLE_PLUGINS", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Two cores, often shared: one intra-op thread is many times faster than oversubscribing them."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_module():
+    """tests/fixtures/tiny_plugins.py as a module (for tiny_llama() and ByteCodec in unit tests)."""
+    name = "tiny_plugins_fixture"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, TINY_PLUGINS)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def make_corpus(path: Path, documents: int = 40, words: int = 60, seed: int = 0) -> Path:

@@ -28,16 +28,11 @@ class EmbeddedNews(Dataset):
         Param("min_words", int, default=20, min=0, help="skip articles with fewer whitespace-separated words"),
     )
 
-    def _param(self, name: str):
-        if name in self.config:
-            return self.config[name]
-        return next(p.default for p in self.params if p.name == name)
-
     def documents(self) -> Iterator[Document]:
         from harness_plugins.datasets.embedded_wikipedia import gensim_data_file
 
         path = gensim_data_file(NEWS_FILE)
-        min_words = self._param("min_words")
+        min_words = self.option("min_words")
         try:
             content = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:

@@ -87,16 +87,11 @@ class EmbeddedWikipedia(Dataset):
         Param("min_words", int, default=50, min=0, help="skip articles with fewer whitespace-separated words after cleaning"),
     )
 
-    def _param(self, name: str):
-        if name in self.config:
-            return self.config[name]
-        return next(p.default for p in self.params if p.name == name)
-
     def documents(self) -> Iterator[Document]:
         from harness_plugins.datasets.wiki_markup import clean_wikitext
 
         path = gensim_data_file(WIKI_FILE)
-        min_words = self._param("min_words")
+        min_words = self.option("min_words")
         seen: set[str] = set()
         for title, ns, redirect, wikitext in iter_wiki_pages(path):
             if ns not in ("0", "") or redirect or not title or _is_redirect_text(wikitext):

@@ -59,23 +59,13 @@ class HFTextDataset(Dataset):
         ),
     )
 
-    def _param(self, name: str) -> Any:
-        if name in self.config:
-            return self.config[name]
-        for p in self.params:
-            if p.name == name:
-                if p.required:
-                    raise InputError(f"{self.name}: required parameter {name!r} is missing")
-                return p.default
-        raise KeyError(name)
-
     def _describe_source(self) -> str:
-        parts = [repr(self._param("path"))]
-        if self._param("name"):
-            parts.append(f"name={self._param('name')!r}")
-        parts.append(f"split={self._param('split')!r}")
-        if self._param("revision"):
-            parts.append(f"revision={self._param('revision')!r}")
+        parts = [repr(self.option("path"))]
+        if self.option("name"):
+            parts.append(f"name={self.option('name')!r}")
+        parts.append(f"split={self.option('split')!r}")
+        if self.option("revision"):
+            parts.append(f"revision={self.option('revision')!r}")
         return ", ".join(parts)
 
     def _load(self) -> Any:
@@ -86,11 +76,11 @@ class HFTextDataset(Dataset):
                 f"{self.name}: the Hugging Face `datasets` package is not installed; pip install datasets "
                 "(or use the offline datasets embedded-wikipedia, embedded-news or local-text)"
             ) from None
-        kwargs: dict[str, Any] = {"split": self._param("split")}
-        if self._param("revision"):
-            kwargs["revision"] = self._param("revision")
+        kwargs: dict[str, Any] = {"split": self.option("split")}
+        if self.option("revision"):
+            kwargs["revision"] = self.option("revision")
         try:
-            return datasets.load_dataset(self._param("path"), self._param("name"), **kwargs)
+            return datasets.load_dataset(self.option("path"), self.option("name"), **kwargs)
         except Exception as exc:  # no network, unknown dataset, missing cache, bad split ...
             raise InputError(
                 f"{self.name}: dataset {self._describe_source()} could not be loaded: {type(exc).__name__}: {exc}. "
@@ -100,16 +90,16 @@ class HFTextDataset(Dataset):
 
     def documents(self) -> Iterator[Document]:
         data = self._load()
-        text_field = self._param("text_field")
+        text_field = self.option("text_field")
         columns = getattr(data, "column_names", None)
         if columns is not None and text_field not in columns:
             raise InputError(
                 f"{self.name}: dataset {self._describe_source()} has no column {text_field!r} "
                 f"(columns: {', '.join(map(str, columns))}); set text_field"
             )
-        split = self._param("split")
+        split = self.option("split")
         rows = ((i, row.get(text_field) if isinstance(row, dict) else None) for i, row in enumerate(data))
-        if self._param("wikitext_articles"):
+        if self.option("wikitext_articles"):
             items = self._wikitext_articles(rows)
         else:
             items = ((i, (text or "").strip()) for i, text in rows)
@@ -133,8 +123,8 @@ class HFTextDataset(Dataset):
             yield start, "\n".join(lines)
 
     def _emit(self, items: Iterable[tuple[int, str]], split: str) -> Iterator[Document]:
-        min_words = self._param("min_words")
-        limit = self._param("max_documents")
+        min_words = self.option("min_words")
+        limit = self.option("max_documents")
         seen: set[str] = set()
         for index, text in items:
             if limit is not None and len(seen) >= limit:

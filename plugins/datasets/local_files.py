@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import ClassVar, Iterator
 
 from harness.api import Dataset, Document
 from harness.errors import InputError
@@ -52,18 +52,8 @@ class LocalText(Dataset):
     #: folder that relative paths resolve against; None means the current working directory
     base_dir: ClassVar[Path | None] = None
 
-    def _param(self, name: str) -> Any:
-        if name in self.config:
-            return self.config[name]
-        for p in self.params:
-            if p.name == name:
-                if p.required:
-                    raise InputError(f"{self.name}: required parameter {name!r} is missing")
-                return p.default
-        raise KeyError(name)
-
     def resolved_path(self) -> Path:
-        raw = self._param("path")
+        raw = self.option("path")
         path = Path(str(raw)).expanduser()
         if not path.is_absolute():
             base = self.base_dir
@@ -73,7 +63,7 @@ class LocalText(Dataset):
     def documents(self) -> Iterator[Document]:
         path = self.resolved_path()
         if not path.exists():
-            raise InputError(f"{self.name}: path not found: {path} (from path: {self._param('path')!r})")
+            raise InputError(f"{self.name}: path not found: {path} (from path: {self.option('path')!r})")
         if path.is_dir():
             docs = self._directory(path)
         elif path.suffix.lower() in JSONL_SUFFIXES:
@@ -100,7 +90,7 @@ class LocalText(Dataset):
 
     def _text_file(self, path: Path) -> Iterator[tuple[str, str, str]]:
         content = self._read(path)
-        mode = self._param("split")
+        mode = self.option("split")
         if mode == "file":
             text = content.strip()
             if text:
@@ -129,8 +119,8 @@ class LocalText(Dataset):
             block.append(line.rstrip())
 
     def _jsonl(self, path: Path) -> Iterator[tuple[str, str, str]]:
-        text_field = self._param("text_field")
-        id_field = self._param("id_field")
+        text_field = self.option("text_field")
+        id_field = self.option("id_field")
         content = self._read(path)
         for number, line in enumerate(content.splitlines(), start=1):
             if not line.strip():

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from functools import partial
 
 import pytest
 
-from conftest import TINY_PLUGINS
+from conftest import tiny_module
 from harness.api import DecodeContext
 from harness_plugins.decoders.greedy import Greedy
 from harness_plugins.decoders.loop import decode, filter_top_k_top_p, greedy_pick, sampling_pick
@@ -23,27 +21,9 @@ SEEDS = [11, 22, 33, 44, 55, 66]
 NEW = 12
 
 
-def _tiny_module():
-    name = "tiny_plugins_fixture_for_decoding_tests"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, TINY_PLUGINS)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny():
-    return _tiny_module()
+    return tiny_module()
 
 
 @pytest.fixture(scope="module")

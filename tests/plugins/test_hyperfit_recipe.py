@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import TINY_PLUGINS, tiny_benchmark, write_yaml
+from conftest import TINY_PLUGINS, tiny_benchmark, write_yaml, tiny_module
 from harness.api import FitContext
 from harness.config import load_benchmark
 from harness.params import resolve_params
@@ -18,24 +16,6 @@ from harness_plugins.recipes.hyperfit import Hyperfit, disable_dropout
 from harness_plugins.recipes.none import NoFit
 
 torch = pytest.importorskip("torch")
-
-
-def _tiny_module():
-    name = "tiny_plugins_fixture_for_hyperfit_tests"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, TINY_PLUGINS)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def sequences(count: int = 10, tokens: int = 24, seed: int = 0) -> list[list[int]]:
@@ -50,7 +30,7 @@ def recipe(**given) -> Hyperfit:
 
 
 def new_handle():
-    tiny = _tiny_module()
+    tiny = tiny_module()
     return tiny.TinyHandle(tiny.tiny_llama(), tiny.ByteCodec(), device="cpu")
 
 

@@ -27,17 +27,6 @@ DATASETS = ["train-set", "other-set"]
 METRICS = ["ttr", "self-bleu", "entropy"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Two cores shared with other jobs: one intra-op thread is many times faster than oversubscribing."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def registry():
     return load_plugins(PluginOptions(local_files=(str(TINY_PLUGINS),))).registry
