@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.api import DecodeContext, FitContext, LoadContext, ModelHandle
+from harness.api import Codec, DecodeContext, FitContext, LoadContext, ModelHandle
 from harness.config import Benchmark, Cell, Component
 from harness.errors import HarnessError, InputError, RunError
 from harness.progress import Reporter
@@ -79,8 +79,9 @@ class Runner:
         self._data_hash: dict[str, str] = {}
         self._tokenized: dict[tuple[str, str], list[TokenizedDocument]] = {}
         self._handle: ModelHandle | None = None
-        self._handle_id: tuple[str, str] | None = None
-        self._base_handles: dict[str, ModelHandle] = {}
+        self._handle_id: tuple[str, str | None] | None = None
+        self._fresh_done: set[str] = set()  # keys recomputed in this run (honoured by --fresh)
+        self._codecs: dict[str, Codec] = {}
         self._loaders: dict[str, Any] = {key: comp.instantiate() for key, comp in bench.models.items()}
         self._model_ids: dict[str, str] = {}
 
@@ -114,7 +115,12 @@ class Runner:
         if key not in self._docs:
             started = time.perf_counter()
             comp = self.bench.datasets[key]
-            docs = list(comp.instantiate().documents())
+            try:
+                docs = list(comp.instantiate().documents())
+            except HarnessError:
+                raise
+            except Exception as exc:
+                raise RunError(f'dataset "{key}" ({comp.plugin}) failed to read: {type(exc).__name__}: {exc}') from exc
             if not docs:
                 raise InputError(f'dataset "{key}" ({comp.plugin}) yielded no documents')
             seen: set[str] = set()
@@ -136,7 +142,7 @@ class Runner:
     def tokenized(self, model: str, dataset: str) -> list[TokenizedDocument]:
         if (model, dataset) not in self._tokenized:
             docs = self.documents(dataset)
-            codec = self.base_handle(model).codec  # loads the model: timed as "load", not here
+            codec = self.codec(model)  # may load the model: timed as "load", not here
             started = time.perf_counter()
             self._tokenized[(model, dataset)] = [TokenizedDocument(d.id, tuple(codec.encode(d.text))) for d in docs]
             self._timed("tokenize", started)
@@ -150,19 +156,23 @@ class Runner:
             self._model_ids[model] = content_key("model", comp.identity(), self._loaders[model].fingerprint())
         return self._model_ids[model]
 
-    def base_handle(self, model: str) -> ModelHandle:
-        """The model as loaded (no recipe). Kept for tokenizing; the fitted copy is loaded separately."""
-        if model not in self._base_handles:
-            started = time.perf_counter()
-            self.reporter.log(f"loading model {model} ({self.bench.models[model].plugin}) on {self.device}")
-            handle = self._loaders[model].load(LoadContext(device=self.device, cache_dir=self.cache.root / "models"))
-            self._base_handles[model] = handle
-            self._timed("load", started)
-        return self._base_handles[model]
+    def _load(self, model: str) -> ModelHandle:
+        """Load a model as its loader gives it; only one model is held in memory at a time."""
+        self._release()
+        started = time.perf_counter()
+        self.reporter.log(f"loading model {model} ({self.bench.models[model].plugin}) on {self.device}")
+        handle = self._loaders[model].load(LoadContext(device=self.device, cache_dir=self.cache.root / "models"))
+        self._codecs[model] = handle.codec
+        self._handle, self._handle_id = handle, (model, None)
+        self._timed("load", started)
+        return handle
+
+    def codec(self, model: str) -> Codec:
+        if model not in self._codecs:
+            self._load(model)
+        return self._codecs[model]
 
     def _release(self) -> None:
-        if self._handle is not None and self._handle not in self._base_handles.values():
-            del self._handle
         self._handle = None
         self._handle_id = None
         gc.collect()
@@ -234,22 +244,25 @@ class Runner:
         return key, samples
 
     def fitted_handle(self, model: str, recipe: Component, fit_key: str, samples: list[TrainSample] | None) -> ModelHandle:
-        """Load the model with the recipe applied, training it if no stored fit exists."""
-        if self._handle_id == (model, recipe.key) and self._handle is not None:
+        """The model with the recipe applied: stored weights if this fit exists, else trained now.
+
+        A recipe that trains reuses the loaded base model in place (no second copy in memory).
+        """
+        trains = samples is not None and recipe.registration.cls.trains
+        wanted = (model, recipe.key if trains else None)
+        if self._handle is not None and self._handle_id == wanted:
             return self._handle
-        self._release()
-        plugin = recipe.instantiate()
-        if samples is None or not plugin.trains:
-            handle = self.base_handle(model)
-        else:
-            handle = self._loaders[model].load(LoadContext(device=self.device, cache_dir=self.cache.root / "models"))
+        handle = self._handle if self._handle_id == (model, None) and self._handle is not None else self._load(model)
+        if trains:
+            assert samples is not None
+            self._handle_id = None  # weights are about to change: never serve this object as the base model
             stored_dir = self.cache.directory("fits", fit_key)
             if self._cached("fit", fit_key) is not None and stored_dir.exists():
                 handle.load_weights(stored_dir)
                 self._count("fit", True)
             else:
-                self._fit(model, recipe, plugin, handle, fit_key, samples)
-        self._handle, self._handle_id = handle, (model, recipe.key)
+                self._fit(model, recipe, recipe.instantiate(), handle, fit_key, samples)
+        self._handle, self._handle_id = handle, wanted
         return handle
 
     def _fit(self, model: str, recipe: Component, plugin: Any, handle: ModelHandle, fit_key: str, samples: list[TrainSample]) -> None:
@@ -402,7 +415,6 @@ class Runner:
             yield model, recipe, cells
 
     def run(self) -> RunSummary:
-        self._fresh_done: set[str] = set()
         started = time.perf_counter()
         name = self.bench.name if not self.options.limit else f"{self.bench.name}-limit{self.options.limit}"
         writer = ResultsWriter(self.options.results_root / name)
@@ -424,7 +436,6 @@ class Runner:
             if curves:
                 writer.write_curves(model, recipe_key, curves)
         self._release()
-        self._base_handles.clear()
         self.timings["total"] = time.perf_counter() - started
         summary = RunSummary(writer.root, scores, dict(self.timings), dict(self.computed), dict(self.reused))
         writer.finish(self.bench, self, summary)
