@@ -15,7 +15,7 @@ import sys
 from dataclasses import astuple, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from harness import __version__
 from harness.api import SAMPLE_FIELDS
@@ -69,17 +69,28 @@ def metrics_info(bench: "Benchmark") -> dict[str, dict[str, Any]]:
 
 
 class ResultsWriter:
+    """Collects a run's result files and writes them only when every stage has finished.
+
+    Until then the results folder keeps the previous run's complete set (a failed or interrupted run
+    never leaves new generations beside old scores); the stage cache holds the finished work.
+    """
+
     def __init__(self, root: Path):
         self.root = Path(root)
         self.cells: set[str] = set()
         self.recipes: set[str] = set()
+        self._pending: list[Callable[[], None]] = []
 
     def write_train_samples(self, model: str, recipe: str, samples: Sequence[TrainSample]) -> None:
         folder = self.root / "recipes" / f"{model}__{recipe}"
         self.recipes.add(folder.name)
-        atomic_write_jsonl(folder / "train_samples.jsonl", (s.to_json() for s in samples))
+        rows = [s.to_json() for s in samples]
+        self._pending.append(lambda: atomic_write_jsonl(folder / "train_samples.jsonl", rows))
 
     def write_curves(self, model: str, recipe: str, curves: list[dict[str, float]]) -> None:
+        self._pending.append(lambda: self._write_curves(model, recipe, curves))
+
+    def _write_curves(self, model: str, recipe: str, curves: list[dict[str, float]]) -> None:
         folder = self.root / "recipes" / f"{model}__{recipe}"
         self.recipes.add(folder.name)
         columns: list[str] = []
@@ -97,8 +108,8 @@ class ResultsWriter:
     def write_generations(self, cell: "Cell", records: list[dict[str, Any]]) -> None:
         folder = self.root / "cells" / cell.id
         self.cells.add(cell.id)
-        ordered = ({k: r[k] for k in SAMPLE_FIELDS if k in r} | r for r in records)  # same bytes cached or not
-        atomic_write_jsonl(folder / "generations.jsonl", ordered)
+        ordered = [{k: r[k] for k in SAMPLE_FIELDS if k in r} | r for r in records]  # same bytes cached or not
+        self._pending.append(lambda: atomic_write_jsonl(folder / "generations.jsonl", ordered))
 
     def _prune(self) -> None:
         """Drop cell/recipe folders of an earlier config: the results dir shows this run only."""
@@ -112,6 +123,9 @@ class ResultsWriter:
     def finish(self, bench: "Benchmark", runner: "Runner", summary: "RunSummary") -> None:
         from harness.leaderboard import build_table, load_results, render_markdown
 
+        for write in self._pending:
+            write()
+        self._pending.clear()
         self._prune()
         info = metrics_info(bench)
         manifest = {

@@ -283,6 +283,26 @@ def test_keyboard_interrupt_then_resume(flaky_reference, tmp_path: Path, registr
         assert read_records(results / "flaky" / path.relative_to(flaky_reference.results)) == read_records(path)
 
 
+def test_interrupted_rerun_leaves_previous_results_untouched(
+    flaky_reference, tmp_path: Path, registry, monkeypatch: pytest.MonkeyPatch
+):
+    """Result files are written only when a run completes: a failed rerun keeps the last complete set."""
+    data = flaky_data(tmp_path)
+    cache, results = tmp_path / "c", tmp_path / "r"
+    flaky = registry.get("decoder", "flaky").cls
+    flaky.calls = 0
+    run(load(registry, tmp_path, data), results, cache)
+    before = {p: p.read_bytes() for p in (results / "flaky").rglob("*") if p.is_file() and p.name != "manifest.json"}
+
+    data["eval"]["new_tokens"] = 20  # every generation stage changes
+    flaky.calls = 0
+    monkeypatch.setenv("TINY_CRASH_BATCH", "3")
+    with pytest.raises(KeyboardInterrupt):
+        Runner(load(registry, tmp_path, data), RunOptions(results_root=results, cache_root=cache)).run()
+    after = {p: p.read_bytes() for p in (results / "flaky").rglob("*") if p.is_file() and p.name != "manifest.json"}
+    assert after == before
+
+
 def cli_run(yaml_path: Path, results: Path, cache: Path, **env: str) -> subprocess.Popen:
     full_env = {**os.environ, "HARNESS_CACHE": str(cache), "OMP_NUM_THREADS": "1", **env}
     for knob in ("TINY_SLEEP", "TINY_CRASH_BATCH"):
