@@ -166,6 +166,10 @@ class Generation:
     output_ids: list[int]
     step_entropy: list[float] = field(default_factory=list)
     step_top1: list[float] = field(default_factory=list)
+    #: steps at which a blocking decoder (``citation-blocked``) changed the argmax; None: not a blocking decoder
+    blocked_steps: int | None = None
+    #: the sampling temperature a decoder chose for this row (``entropy-matched-temperature``); None: not applicable
+    temperature: float | None = None
 
 
 @dataclass

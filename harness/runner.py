@@ -324,11 +324,12 @@ class Runner:
             plugin = decoder.instantiate()
             started = time.perf_counter()
             done = len(batches) - len(missing)
+            train_sequences = [s.token_ids for s in samples] if samples else None  # one list for every batch
             with self.reporter.task(f"generate {cell.id} on {dataset}", total=len(batches)) as task:
                 task.update(done)
                 for batch_key, batch in missing:
                     seeds = [derive_seed(self.bench.seed, c.prompt_id, 0) for c in batch]
-                    ctx = DecodeContext(seeds=seeds, train_sequences=[s.token_ids for s in samples] if samples else None)
+                    ctx = DecodeContext(seeds=seeds, train_sequences=train_sequences)
                     try:
                         gens = plugin.generate(handle, [c.context_ids for c in batch], spec.new_tokens, ctx)
                     except HarnessError:
@@ -352,7 +353,7 @@ class Runner:
     @staticmethod
     def _record(handle: ModelHandle, ctx: EvalContext, gen: Any, seed: int) -> dict[str, Any]:
         codec = handle.codec
-        return {
+        record: dict[str, Any] = {
             "prompt_id": ctx.prompt_id,
             "dataset": ctx.dataset,
             "context_ids": ctx.context_ids,
@@ -364,6 +365,14 @@ class Runner:
             "step_entropy": [round(float(x), 5) for x in gen.step_entropy],
             "step_top1": [round(float(x), 5) for x in gen.step_top1],
         }
+        # optional per-row facts a decoder reports (absent, not null, for decoders they do not apply to)
+        blocked = getattr(gen, "blocked_steps", None)
+        if blocked is not None:
+            record["blocked_steps"] = int(blocked)
+        temperature = getattr(gen, "temperature", None)
+        if temperature is not None:
+            record["temperature"] = round(float(temperature), 6)
+        return record
 
     def score(self, cell: Cell, dataset: str, gen_key: str, records: list[dict[str, Any]]) -> list[ScoreRow]:
         rows = []

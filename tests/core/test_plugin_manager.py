@@ -18,7 +18,10 @@ BUNDLED = {
     "model_loader": ["hf-causal-lm", "embedded-smollm2"],
     "dataset": ["embedded-wikipedia", "embedded-news", "local-text", "hf-text"],
     "recipe": ["none", "hyperfit"],
-    "decoder": ["greedy", "top-p"],
+    "decoder": [
+        "greedy", "top-p", "top-k", "typical", "min-p", "temperature", "repetition-penalty", "no-repeat-ngram",
+        "beam", "contrastive", "entropy-matched-temperature", "citation-blocked",
+    ],  # fmt: skip
     "metric": ["ttr", "self-bleu", "entropy"],
 }
 BUNDLED_EP = {
@@ -128,7 +131,7 @@ def test_third_party_plugin_found_through_a_real_entry_point(fake_dist):
     assert reg.source.plugin == "my-ext-plugin:loud"
     assert reg.cls.__module__ == "my_ext_plugin"
     # the bundled plugins are still there
-    assert sorted(_names(loaded, "decoder")) == ["greedy", "loud-greedy", "top-p"]
+    assert sorted(_names(loaded, "decoder")) == sorted(BUNDLED["decoder"] + ["loud-greedy"])
 
 
 def test_third_party_plugin_is_usable_from_yaml(fake_dist, tmp_path):
@@ -156,7 +159,7 @@ def test_third_party_plugin_can_be_disabled_by_distribution_name(fake_dist, monk
     loaded = load_plugins()
     assert loaded.registry.find("decoder", "loud-greedy") is None
     assert "my_ext_plugin" not in sys.modules  # not even imported
-    assert _names(loaded, "decoder") == ["greedy", "top-p"]
+    assert _names(loaded, "decoder") == BUNDLED["decoder"]
 
 
 # --------------------------------------------------------------------------- (c) duplicate names
@@ -262,7 +265,7 @@ def test_hook_that_raises_is_reported_and_strict_makes_it_fatal(tmp_path):
     )
     loaded = load_plugins(PluginOptions(local_files=(str(plugin),)))
     assert loaded.failures == [f"plugin file:{plugin} failed in harness_register_decoders: RuntimeError: boom"]
-    assert _names(loaded, "decoder") == ["greedy", "top-p"]
+    assert _names(loaded, "decoder") == BUNDLED["decoder"]
     with pytest.raises(PluginError, match="boom"):
         load_plugins(PluginOptions(local_files=(str(plugin),), strict=True))
 
@@ -352,7 +355,7 @@ def test_hook_with_wrong_argument_name_is_skipped_not_a_crash(tmp_path):
     [failure] = loaded.failures
     assert failure.startswith(f"plugin file:{plugin} skipped: ")
     assert "reg" in failure
-    assert _names(loaded, "decoder") == ["greedy", "top-p"]
+    assert _names(loaded, "decoder") == BUNDLED["decoder"]
 
 
 # --------------------------------------------------------------------------- (f) disabling
@@ -361,7 +364,7 @@ def test_hook_with_wrong_argument_name_is_skipped_not_a_crash(tmp_path):
 def test_disable_registered_name_via_environment(monkeypatch):
     monkeypatch.setenv(DISABLE_ENV, "top-p")
     loaded = load_plugins()
-    assert _names(loaded, "decoder") == ["greedy"]
+    assert _names(loaded, "decoder") == [d for d in BUNDLED["decoder"] if d != "top-p"]
     assert _names(loaded, "metric") == ["ttr", "self-bleu", "entropy"]
     with pytest.raises(InputError, match='unknown decoder "top-p"'):
         loaded.registry.get("decoder", "top-p")
@@ -395,7 +398,7 @@ def test_disable_whole_distribution():
 def test_disable_unknown_name_is_harmless():
     loaded = load_plugins(PluginOptions(disabled=("no-such-plugin",)))
     assert loaded.failures == []
-    assert _names(loaded, "decoder") == ["greedy", "top-p"]
+    assert _names(loaded, "decoder") == BUNDLED["decoder"]
 
 
 # --------------------------------------------------------------------------- (g) local files
