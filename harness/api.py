@@ -207,6 +207,8 @@ SAMPLE_FIELDS = (
     "step_entropy",
     "step_top1",
 )
+#: fields present only where they apply: several draws per prompt, a blocking or temperature-choosing decoder
+OPTIONAL_SAMPLE_FIELDS = ("sample_idx", "blocked_steps", "temperature")
 
 
 class Metric(Plugin):

@@ -24,7 +24,8 @@ EVAL_SCHEMA = (
     Param("contexts", int, default=100, min=1, help="held-out contexts per eval dataset"),
     Param("context_tokens", int, default=32, min=1, help="prompt length in tokens"),
     Param("new_tokens", int, default=96, min=1, help="tokens generated per context"),
-    Param("batch_size", int, default=8, min=1, help="contexts per generation batch"),
+    Param("batch_size", int, default=8, min=1, help="continuations per generation batch"),
+    Param("samples_per_prompt", int, default=1, min=1, help="continuations per context for sampling decoders"),
     Param("bootstrap", int, default=1000, min=0, help="bootstrap resamples for corpus-level metric intervals"),
 )
 TRAIN_KEYS = ("dataset", "samples", "tokens")
@@ -64,6 +65,7 @@ class EvalSpec:
     new_tokens: int
     batch_size: int
     bootstrap: int
+    samples_per_prompt: int = 1
 
 
 @dataclass(frozen=True)

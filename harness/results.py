@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from harness import __version__
-from harness.api import SAMPLE_FIELDS
+from harness.api import OPTIONAL_SAMPLE_FIELDS, SAMPLE_FIELDS
 from harness.manifest import git_state, hardware, package_versions
 from harness.sampling import TrainSample
 from harness.store import atomic_write_bytes, atomic_write_json, atomic_write_jsonl, atomic_write_text
@@ -108,7 +108,8 @@ class ResultsWriter:
     def write_generations(self, cell: "Cell", records: list[dict[str, Any]]) -> None:
         folder = self.root / "cells" / cell.id
         self.cells.add(cell.id)
-        ordered = [{k: r[k] for k in SAMPLE_FIELDS if k in r} | r for r in records]  # same bytes cached or not
+        fields = SAMPLE_FIELDS + OPTIONAL_SAMPLE_FIELDS
+        ordered = [{k: r[k] for k in fields if k in r} | r for r in records]  # same bytes cached or not
         self._pending.append(lambda: atomic_write_jsonl(folder / "generations.jsonl", ordered))
 
     def _prune(self) -> None:

@@ -307,11 +307,13 @@ class Runner:
         gen_key = content_key("generate", fit_key, decoder.identity(), contexts_key, spec.new_tokens, self.bench.seed)
         self.stage_keys["generate"][f"{cell.id}/{dataset}"] = gen_key
         chosen = contexts[: self.options.limit] if self.options.limit else contexts
-        batches = [chosen[i : i + spec.batch_size] for i in range(0, len(chosen), spec.batch_size)]
+        draws = 1 if decoder.registration.cls.deterministic else spec.samples_per_prompt
+        rows = [(c, k) for c in chosen for k in range(draws)]  # one row per (prompt, sample index)
+        batches = [rows[i : i + spec.batch_size] for i in range(0, len(rows), spec.batch_size)]
         records: list[dict[str, Any]] = []
         missing = []
         for batch in batches:
-            batch_key = content_key(gen_key, [c.prompt_id for c in batch])
+            batch_key = content_key(gen_key, [c.prompt_id if k == 0 else f"{c.prompt_id}#{k}" for c, k in batch])
             stored = self._cached("generate", batch_key)
             if stored is None:
                 missing.append((batch_key, batch))
@@ -328,10 +330,10 @@ class Runner:
             with self.reporter.task(f"generate {cell.id} on {dataset}", total=len(batches)) as task:
                 task.update(done)
                 for batch_key, batch in missing:
-                    seeds = [derive_seed(self.bench.seed, c.prompt_id, 0) for c in batch]
+                    seeds = [derive_seed(self.bench.seed, c.prompt_id, k) for c, k in batch]
                     ctx = DecodeContext(seeds=seeds, train_sequences=train_sequences)
                     try:
-                        gens = plugin.generate(handle, [c.context_ids for c in batch], spec.new_tokens, ctx)
+                        gens = plugin.generate(handle, [c.context_ids for c, _ in batch], spec.new_tokens, ctx)
                     except HarnessError:
                         raise
                     except Exception as exc:
@@ -339,7 +341,10 @@ class Runner:
                             f"decoder {cell.decoder} ({decoder.plugin}) failed in cell {cell.id} on {dataset}: "
                             f"{type(exc).__name__}: {exc}"
                         ) from exc
-                    batch_records = [self._record(handle, c, g, seed) for c, g, seed in zip(batch, gens, seeds)]
+                    batch_records = [
+                        self._record(handle, c, g, seed, k if draws > 1 else None)
+                        for (c, k), g, seed in zip(batch, gens, seeds)
+                    ]
                     self._store("generate", batch_key, batch_records)
                     records.extend(batch_records)
                     self._count("generate", False)
@@ -347,11 +352,11 @@ class Runner:
                     task.update(done)
             self._timed("generate", started)
         order = {c.prompt_id: i for i, c in enumerate(chosen)}
-        records.sort(key=lambda r: order[r["prompt_id"]])
+        records.sort(key=lambda r: (order[r["prompt_id"]], r.get("sample_idx", 0)))
         return gen_key, records
 
     @staticmethod
-    def _record(handle: ModelHandle, ctx: EvalContext, gen: Any, seed: int) -> dict[str, Any]:
+    def _record(handle: ModelHandle, ctx: EvalContext, gen: Any, seed: int, sample_idx: int | None) -> dict[str, Any]:
         codec = handle.codec
         record: dict[str, Any] = {
             "prompt_id": ctx.prompt_id,
@@ -365,6 +370,8 @@ class Runner:
             "step_entropy": [round(float(x), 5) for x in gen.step_entropy],
             "step_top1": [round(float(x), 5) for x in gen.step_top1],
         }
+        if sample_idx is not None:  # only with eval.samples_per_prompt > 1 and a sampling decoder
+            record["sample_idx"] = sample_idx
         # optional per-row facts a decoder reports (absent, not null, for decoders they do not apply to)
         blocked = getattr(gen, "blocked_steps", None)
         if blocked is not None:

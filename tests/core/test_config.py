@@ -189,7 +189,7 @@ def test_resolved_fills_every_default(tmp_path, registry):
     assert resolved["metrics"]["self-bleu"]["max_order"] == 4
     assert resolved["eval"] == {
         "datasets": ["other-set"], "contexts": 100, "context_tokens": 32, "new_tokens": 96,
-        "batch_size": 8, "bootstrap": 1000,
+        "batch_size": 8, "bootstrap": 1000, "samples_per_prompt": 1,
     }  # fmt: skip
     assert resolved["matrix"][0] == {"model": "tiny", "recipe": "base", "decoder": "greedy"}
     assert len(resolved["matrix"]) == 4

@@ -311,3 +311,26 @@ def test_run_rejects_same_text_under_two_dataset_names(tmp_path: Path, registry)
         runner.run()
     assert "generate" not in runner.computed and "fit" not in runner.computed
     assert not (tmp_path / "cache" / "stages" / "generate").exists()
+
+
+def test_samples_per_prompt_draws_several_seeded_continuations(tmp_path: Path, registry) -> None:
+    """Sampling decoders draw N continuations per context (seeded by prompt and index); greedy draws one."""
+    data = tiny_benchmark(tmp_path, name="draws")
+    data["recipes"] = {"base": {"plugin": "none"}}
+    data["eval"].update({"datasets": ["other-set"], "contexts": 3, "samples_per_prompt": 3, "batch_size": 4})
+    bench = load_benchmark(write_yaml(tmp_path / "draws.yaml", data), registry)
+    summary = Runner(bench, RunOptions(results_root=tmp_path / "results", cache_root=tmp_path / "cache")).run()
+    cells = tmp_path / "results" / "draws" / "cells"
+    sampled = read_jsonl(cells / "tiny__base__top-p" / "generations.jsonl")
+    assert [(r["prompt_id"], r["sample_idx"]) for r in sampled] == [
+        (p, k) for p in dict.fromkeys(r["prompt_id"] for r in sampled) for k in range(3)
+    ]
+    assert all(r["seed"] == derive_seed(0, r["prompt_id"], r["sample_idx"]) for r in sampled)
+    by_prompt: dict[str, set] = {}
+    for r in sampled:
+        by_prompt.setdefault(r["prompt_id"], set()).add(tuple(r["output_ids"]))
+    assert any(len(outputs) > 1 for outputs in by_prompt.values()), "draws of one prompt should differ"
+    greedy = read_jsonl(cells / "tiny__base__greedy" / "generations.jsonl")
+    assert len(greedy) == 3 and all("sample_idx" not in r for r in greedy)
+    ns = {(s.decoder, s.metric): s.n for s in summary.scores}
+    assert ns[("top-p", "ttr")] == 9 and ns[("greedy", "ttr")] == 3
