@@ -78,7 +78,8 @@ class CitationBlocked(Decoder):
         if ctx.train_sequences is None:
             raise InputError(
                 "citation-blocked needs a recipe that trains: it blocks the recipe's training sequences, and this "
-                "cell's recipe has none (pair the decoder with a training recipe in `matrix:`)"
+                "cell's recipe has none (pair the decoder with a training recipe in `matrix:`, or give the `none` "
+                "recipe a `train: {dataset: ...}` block naming the sequences to block)"
             )
         index = self.index_for(ctx.train_sequences)
         rule = self.word_rule(handle.codec) if self.option("word_boundary") else None

@@ -408,12 +408,11 @@ def test_empty_file(tmp_path, registry):
     assert problems_of(path, registry) == [f"{path}: (top level): expected a mapping at the top level, got NoneType"]
 
 
-def test_train_on_the_none_recipe(tmp_path, registry):
+def test_train_on_the_none_recipe_names_sequences_without_training(tmp_path, registry):
+    """`none` may carry a `train:` block: the sequences a blocking decoder avoids; nothing is fitted."""
     text = edit(base_text(tmp_path), "    plugin: none\n", "    plugin: none\n    train: {dataset: train-set}\n")
-    path = write(tmp_path, text)
-    assert problems_of(path, registry) == [
-        f"{path}:{line_of(text, 'train: {dataset')}: recipes.base.train: recipe \"none\" does not train; remove `train:`"
-    ]
+    bench = load_benchmark(write(tmp_path, text), registry)
+    assert bench.recipes["base"].train == {"dataset": "train-set", "samples": 2000, "tokens": 256}
 
 
 def test_component_name_with_double_underscore(tmp_path, registry):

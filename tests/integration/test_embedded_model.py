@@ -34,8 +34,16 @@ def run_cli(args: list[str]) -> int:
     return 0
 
 
-def test_embedded_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for the module, so the GGUF → safetensors conversion happens once."""
+    return tmp_path_factory.mktemp("embedded-cache")
+
+
+def test_embedded_end_to_end(
+    tmp_path: Path, shared_cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("HARNESS_CACHE", str(shared_cache))
     bench = small_quickstart(tmp_path)
     results = tmp_path / "results"
 
@@ -63,3 +71,37 @@ def test_embedded_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca
     assert manifest["stages"]["computed"] == {}
     assert warm < 30, f"warm rerun took {warm:.1f}s"
     assert list(csv.DictReader((out_dir / "scores.csv").open())) == rows
+
+
+def test_greedy_equals_transformers_generate_on_the_embedded_model(shared_cache: Path) -> None:
+    """Our batched greedy loop reproduces `model.generate(do_sample=False)` token for token."""
+    import torch
+
+    from harness.api import DecodeContext, LoadContext
+    from harness_plugins.decoders.greedy import Greedy
+    from harness_plugins.models.embedded_smollm2 import EmbeddedSmolLM2
+
+    handle = EmbeddedSmolLM2({"dtype": "float32"}).load(LoadContext(device="cpu", cache_dir=shared_cache / "models"))
+    texts = [
+        "The history of the city begins in the twelfth century, when a small market",
+        "Scientists at the university said on Tuesday that the new vaccine",
+        "In mathematics, a prime number is",
+    ]
+    contexts = [handle.codec.encode(t) for t in texts]
+    new_tokens = 24
+    ours = Greedy().generate(handle, contexts, new_tokens, DecodeContext(seeds=[0, 1, 2]))
+
+    pad = handle.codec.pad_token_id
+    width = max(map(len, contexts))
+    ids = torch.tensor([[pad] * (width - len(c)) + c for c in contexts])
+    mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in contexts])
+    with torch.inference_mode():
+        out = handle.module.generate(
+            input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=new_tokens, pad_token_id=pad,
+            eos_token_id=handle.codec.eos_token_id,
+        )  # fmt: skip
+    for row, generation in enumerate(ours):
+        reference = out[row, width:].tolist()
+        if handle.codec.eos_token_id in reference:
+            reference = reference[: reference.index(handle.codec.eos_token_id)]
+        assert generation.output_ids == reference

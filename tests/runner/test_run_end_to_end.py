@@ -334,3 +334,22 @@ def test_samples_per_prompt_draws_several_seeded_continuations(tmp_path: Path, r
     assert len(greedy) == 3 and all("sample_idx" not in r for r in greedy)
     ns = {(s.decoder, s.metric): s.n for s in summary.scores}
     assert ns[("top-p", "ttr")] == 9 and ns[("greedy", "ttr")] == 3
+
+
+def test_citation_blocked_on_the_none_recipe_uses_its_train_block(tmp_path: Path, registry) -> None:
+    """`none` + `train:` draws sequences for the blocker without fitting anything."""
+    data = tiny_benchmark(tmp_path, name="blocked")
+    data["recipes"] = {"base": {"plugin": "none", "train": {"dataset": "train-set", "samples": 8, "tokens": 24}}}
+    data["decoders"] = {"blocked": {"plugin": "citation-blocked", "window": 3}}
+    data["eval"].update({"datasets": ["other-set"], "contexts": 3})
+    bench = load_benchmark(write_yaml(tmp_path / "blocked.yaml", data), registry)
+    summary = Runner(bench, RunOptions(results_root=tmp_path / "results", cache_root=tmp_path / "cache")).run()
+    assert "fit" not in summary.computed
+    out = tmp_path / "results" / "blocked"
+    train = [r["token_ids"] for r in read_jsonl(out / "recipes" / "tiny__base" / "train_samples.jsonl")]
+    assert len(train) == 8
+    grams = {tuple(seq[i : i + 4]) for seq in train for i in range(len(seq) - 3)}
+    for record in read_jsonl(out / "cells" / "tiny__base__blocked" / "generations.jsonl"):
+        assert "blocked_steps" in record
+        ids = record["output_ids"]
+        assert not any(tuple(ids[i : i + 4]) in grams for i in range(len(ids) - 3))
