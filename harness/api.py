@@ -211,6 +211,22 @@ SAMPLE_FIELDS = (
 OPTIONAL_SAMPLE_FIELDS = ("sample_idx", "blocked_steps", "temperature")
 
 
+@dataclass
+class MetricContext:
+    """What a metric may use besides the generation records (set by the runner as ``metric.context``).
+
+    ``train_sequences``: the token ids the cell's recipe trained on (copying metrics); ``codec``: the
+    evaluated model's codec; ``model``: a zero-argument callable that loads the evaluated (fitted) model on
+    first use (teacher-forced metrics, featurizers); ``cache_dir``: a folder for reusable features.
+    Each is None where it does not exist (``harness score`` fills what its flags provide).
+    """
+
+    train_sequences: list[list[int]] | None = None
+    codec: Codec | None = None
+    model: Callable[[], ModelHandle] | None = None
+    cache_dir: Path | None = None
+
+
 class Metric(Plugin):
     """Scores generations.
 
@@ -229,6 +245,9 @@ class Metric(Plugin):
     requires: ClassVar[tuple[str, ...]] = ("output_text",)
     modalities: ClassVar[tuple[str, ...]] = ("text",)
     definition: ClassVar[str] = ""
+
+    #: set by the runner before scoring; see :class:`MetricContext`
+    context: MetricContext = MetricContext()
 
     def score_samples(self, samples: list[dict[str, Any]]) -> list[float]:
         raise NotImplementedError

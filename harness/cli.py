@@ -200,9 +200,13 @@ def _parse_param(text: str) -> tuple[str, Any]:
 @click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(min=0),
               help="Bootstrap resamples for corpus-level metrics.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed.")
+@click.option("--train", "train_file", default=None, type=click.Path(),
+              help="Training sequences for copying metrics: a train_samples.jsonl (token_ids per line).")
 @plugin_options
-def score(generations: str, metric_name: str, raw_params: tuple[str, ...], bootstrap: int, seed: int) -> None:
+def score(generations: str, metric_name: str, raw_params: tuple[str, ...], bootstrap: int, seed: int,
+          train_file: str | None) -> None:  # fmt: skip
     """Score generations made elsewhere (JSONL with `text` or `output_text` per line) and print JSON."""
+    from harness.api import MetricContext
     from harness.params import resolve_params
     from harness.scoring import check_requirements, score_metric
 
@@ -212,6 +216,11 @@ def score(generations: str, metric_name: str, raw_params: tuple[str, ...], boots
         raise InputError("; ".join(f"--param {name}: {message}" for name, message in problems.items))
     records = read_generations(Path(generations))
     metric = registration.cls(params)
+    if train_file:
+        train = read_generations(Path(train_file))
+        if any(not isinstance(r.get("token_ids"), list) for r in train):
+            raise InputError(f"{train_file}: every line needs `token_ids` (a list of ints)")
+        metric.context = MetricContext(train_sequences=[r["token_ids"] for r in train])
     check_requirements(metric, records, generations)
     try:
         interval = score_metric(metric, records, bootstrap, seed)

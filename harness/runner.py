@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.api import Codec, DecodeContext, FitContext, LoadContext, ModelHandle
+from harness.api import Codec, DecodeContext, FitContext, LoadContext, MetricContext, ModelHandle
 from harness.config import Benchmark, Cell, Component
 from harness.errors import HarnessError, InputError, RunError
 from harness.progress import Reporter
@@ -381,18 +381,36 @@ class Runner:
             record["temperature"] = round(float(temperature), 6)
         return record
 
-    def score(self, cell: Cell, dataset: str, gen_key: str, records: list[dict[str, Any]]) -> list[ScoreRow]:
+    def metric_context(self, cell: Cell, fit_key: str, samples: list[TrainSample] | None) -> MetricContext:
+        recipe = self.bench.recipes[cell.recipe]
+        return MetricContext(
+            train_sequences=[s.token_ids for s in samples] if samples else None,
+            codec=self._codecs.get(cell.model),
+            model=lambda: self.fitted_handle(cell.model, recipe, fit_key, samples),
+            cache_dir=self.cache.root / "features",
+        )
+
+    def score(
+        self, cell: Cell, dataset: str, gen_key: str, records: list[dict[str, Any]], context: MetricContext
+    ) -> list[ScoreRow]:
         rows = []
         with self.reporter.task(f"score {cell.id} on {dataset}", total=len(self.bench.metrics)) as task:
             for done, (metric_key, metric) in enumerate(self.bench.metrics.items(), start=1):
-                row, computed = self._score_one(cell, dataset, gen_key, records, metric_key, metric)
+                row, computed = self._score_one(cell, dataset, gen_key, records, metric_key, metric, context)
                 rows.append(row)
                 if computed:
                     task.update(done)
         return rows
 
     def _score_one(
-        self, cell: Cell, dataset: str, gen_key: str, records: list[dict[str, Any]], metric_key: str, metric: Component
+        self,
+        cell: Cell,
+        dataset: str,
+        gen_key: str,
+        records: list[dict[str, Any]],
+        metric_key: str,
+        metric: Component,
+        context: MetricContext,
     ) -> tuple[ScoreRow, bool]:
         key = content_key(
             "score", gen_key, [r["prompt_id"] for r in records], metric.identity(), self.bench.eval.bootstrap, self.bench.seed
@@ -402,8 +420,10 @@ class Runner:
         if stored is None:
             started = time.perf_counter()
             try:
+                plugin = metric.instantiate()
+                plugin.context = context
                 interval = score_metric(
-                    metric.instantiate(), records, self.bench.eval.bootstrap, derive_seed(self.bench.seed, "bootstrap", metric_key)
+                    plugin, records, self.bench.eval.bootstrap, derive_seed(self.bench.seed, "bootstrap", metric_key)
                 )
             except HarnessError:
                 raise
@@ -446,7 +466,7 @@ class Runner:
                     contexts_key, contexts = self.contexts(model, dataset)
                     gen_key, records = self.generate(cell, fit_key, samples, dataset, contexts_key, contexts)
                     cell_records.extend(records)
-                    scores.extend(self.score(cell, dataset, gen_key, records))
+                    scores.extend(self.score(cell, dataset, gen_key, records, self.metric_context(cell, fit_key, samples)))
                 writer.write_generations(cell, cell_records)
             curves = self.cache.get("curves", fit_key) if samples is not None else None
             if curves:
