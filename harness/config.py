@@ -24,7 +24,8 @@ EVAL_SCHEMA = (
     Param("contexts", int, default=100, min=1, help="held-out contexts per eval dataset"),
     Param("context_tokens", int, default=32, min=1, help="prompt length in tokens"),
     Param("new_tokens", int, default=96, min=1, help="tokens generated per context"),
-    Param("batch_size", int, default=8, min=1, help="continuations per generation batch"),
+    Param("batch_size", (int, str), default=8, min=1,
+          help='continuations per generation batch, or "auto": the largest that fits on the GPU (8 on a CPU)'),
     Param("samples_per_prompt", int, default=1, min=1, help="continuations per context for sampling decoders"),
     Param("bootstrap", int, default=1000, min=0, help="bootstrap resamples for corpus-level metric intervals"),
 )
@@ -63,7 +64,7 @@ class EvalSpec:
     contexts: int
     context_tokens: int
     new_tokens: int
-    batch_size: int
+    batch_size: int | str
     bootstrap: int
     samples_per_prompt: int = 1
 
@@ -277,6 +278,9 @@ def _eval_spec(data: dict, problems: _Problems) -> EvalSpec | None:
                 problems.add(("eval", "datasets", i), f"expected a dataset name, got {name!r}")
             elif name not in defined:
                 problems.add(("eval", "datasets", i), f'undefined dataset "{name}"' + did_you_mean(name, defined))
+    if isinstance(resolved.get("batch_size"), str) and resolved["batch_size"] != "auto":
+        problems.add(("eval", "batch_size"), f'expected a positive int or "auto", got {resolved["batch_size"]!r}')
+        return None
     if param_problems.items or not isinstance(names, list):
         return None
     return EvalSpec(**resolved)

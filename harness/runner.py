@@ -309,7 +309,8 @@ class Runner:
         chosen = contexts[: self.options.limit] if self.options.limit else contexts
         draws = 1 if decoder.registration.cls.deterministic else spec.samples_per_prompt
         rows = [(c, k) for c in chosen for k in range(draws)]  # one row per (prompt, sample index)
-        batches = [rows[i : i + spec.batch_size] for i in range(0, len(rows), spec.batch_size)]
+        size = self.batch_size(cell.model)
+        batches = [rows[i : i + size] for i in range(0, len(rows), size)]
         records: list[dict[str, Any]] = []
         missing = []
         for batch in batches:
@@ -380,6 +381,31 @@ class Runner:
         if temperature is not None:
             record["temperature"] = round(float(temperature), 6)
         return record
+
+    def batch_size(self, model: str) -> int:
+        """eval.batch_size, or for "auto" the largest power of two whose full-length forward fits the GPU.
+
+        The probe result is stored per (model, device, lengths), so a warm run loads nothing. On a CPU
+        "auto" means 8: memory is rarely the limit there and larger batches are not faster.
+        """
+        spec = self.bench.eval
+        if isinstance(spec.batch_size, int):
+            return spec.batch_size
+        if not self.device.startswith("cuda"):
+            return 8
+        import torch
+
+        length = spec.context_tokens + spec.new_tokens
+        key = content_key("batch-size", self.model_id(model), torch.cuda.get_device_name(self.device), length)
+        stored = self.cache.get("batch-size", key)
+        if stored is None:
+            loaded = self._handle is not None and self._handle_id is not None and self._handle_id[0] == model
+            handle = self._handle if loaded else self._load(model)
+            assert handle is not None
+            stored = {"batch_size": probe_batch_size(handle, length)}
+            self.cache.put("batch-size", key, stored)
+            self.reporter.log(f"batch size auto: {stored['batch_size']} for {model} at {length} tokens")
+        return int(stored["batch_size"])
 
     def metric_context(self, cell: Cell, fit_key: str, samples: list[TrainSample] | None) -> MetricContext:
         recipe = self.bench.recipes[cell.recipe]
@@ -476,6 +502,28 @@ class Runner:
         summary = RunSummary(writer.root, scores, dict(self.timings), dict(self.computed), dict(self.reused))
         writer.finish(self.bench, self, summary)
         return summary
+
+
+def probe_batch_size(handle: ModelHandle, length: int, start: int = 256) -> int:
+    """Largest power of two ≤ start for which a cached forward pass over `length` tokens fits, halved for
+    headroom (sampling buffers, fragmentation)."""
+    import torch
+
+    module = handle.module
+    device = next(module.parameters()).device
+    size = start
+    while size >= 1:
+        try:
+            with torch.inference_mode():
+                ids = torch.zeros((size, length), dtype=torch.long, device=device)
+                module(input_ids=ids, use_cache=True)
+            torch.cuda.synchronize(device)
+            return max(1, size // 2)
+        except torch.cuda.OutOfMemoryError:
+            size //= 2
+        finally:
+            torch.cuda.empty_cache()
+    raise RunError(f"batch size auto: not even one sequence of {length} tokens fits on {device}")
 
 
 def describe_counts(summary: RunSummary) -> str:

@@ -530,3 +530,14 @@ def test_matrix_with_no_cells_is_rejected(tmp_path, registry):
     path = write(tmp_path, text)
     problems = problems_of(path, registry)
     assert any("matrix" in p for p in problems)
+
+
+def test_eval_batch_size_accepts_auto_and_rejects_other_words(tmp_path, registry):
+    text = base_text(tmp_path)
+    assert "\n  batch_size: 4\n" in text  # eval's (recipes indent deeper)
+    bench = load_benchmark(write(tmp_path, edit(text, "\n  batch_size: 4\n", '\n  batch_size: "auto"\n')), registry)
+    assert bench.eval.batch_size == "auto"
+    with pytest.raises(ConfigError) as info:
+        load_benchmark(write(tmp_path, edit(text, "\n  batch_size: 4\n", "\n  batch_size: big\n")), registry)
+    (problem,) = info.value.problems
+    assert problem.endswith("eval.batch_size: expected a positive int or \"auto\", got 'big'")

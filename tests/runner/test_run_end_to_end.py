@@ -353,3 +353,11 @@ def test_citation_blocked_on_the_none_recipe_uses_its_train_block(tmp_path: Path
         assert "blocked_steps" in record
         ids = record["output_ids"]
         assert not any(tuple(ids[i : i + 4]) in grams for i in range(len(ids) - 3))
+
+
+def test_auto_batch_size_on_cpu_is_eight(tmp_path: Path, registry) -> None:
+    data = tiny_benchmark(tmp_path, name="auto")
+    data["eval"]["batch_size"] = "auto"
+    runner = Runner(load_benchmark(write_yaml(tmp_path / "auto.yaml", data), registry),
+                    RunOptions(results_root=tmp_path / "r", cache_root=tmp_path / "c", device="cpu"))  # fmt: skip
+    assert runner.batch_size("tiny") == 8
