@@ -246,6 +246,8 @@ class Metric(Plugin):
     modalities: ClassVar[tuple[str, ...]] = ("text",)
     definition: ClassVar[str] = ""
 
+    #: an expensive corpus metric may cap the bootstrap resamples (MAUVE re-clusters on each)
+    max_bootstrap: ClassVar[int | None] = None
     #: set by the runner before scoring; see :class:`MetricContext`
     context: MetricContext = MetricContext()
 

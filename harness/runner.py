@@ -448,8 +448,11 @@ class Runner:
             try:
                 plugin = metric.instantiate()
                 plugin.context = context
+                resamples = self.bench.eval.bootstrap
+                if getattr(plugin, "max_bootstrap", None) is not None:  # expensive corpus metrics cap it
+                    resamples = min(resamples, plugin.max_bootstrap)
                 interval = score_metric(
-                    plugin, records, self.bench.eval.bootstrap, derive_seed(self.bench.seed, "bootstrap", metric_key)
+                    plugin, records, resamples, derive_seed(self.bench.seed, "bootstrap", metric_key)
                 )
             except HarnessError:
                 raise
