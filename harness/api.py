@@ -33,8 +33,9 @@ class Plugin:
     version: ClassVar[str] = "1"
 
     def __init__(self, config: dict[str, Any] | None = None):
-        #: the resolved params of this configured instance (defaults filled in, types checked)
-        self.config: dict[str, Any] = dict(config or {})
+        #: the resolved params of this configured instance (schema defaults under what was given)
+        defaults = {p.name: p.default for p in type(self).params if not p.required}
+        self.config: dict[str, Any] = defaults | dict(config or {})
 
     def option(self, name: str) -> Any:
         """A param's value, falling back to the schema default when the instance was built directly."""
@@ -203,6 +204,7 @@ SAMPLE_FIELDS = (
     "output_ids",
     "output_text",
     "reference_text",
+    "reference_ids",
     "seed",
     "step_entropy",
     "step_top1",
@@ -225,6 +227,8 @@ class MetricContext:
     codec: Codec | None = None
     model: Callable[[], ModelHandle] | None = None
     cache_dir: Path | None = None
+    #: identity of the evaluated weights (the fit stage key), for caching features computed with them
+    model_key: str | None = None
 
 
 class Metric(Plugin):

@@ -215,12 +215,17 @@ def score(generations: str, metric_name: str, raw_params: tuple[str, ...], boots
     if problems.items:
         raise InputError("; ".join(f"--param {name}: {message}" for name, message in problems.items))
     records = read_generations(Path(generations))
+    from harness.store import default_cache_dir
+
     metric = registration.cls(params)
+    metric.context = MetricContext(cache_dir=default_cache_dir() / "features")
     if train_file:
         train = read_generations(Path(train_file))
         if any(not isinstance(r.get("token_ids"), list) for r in train):
             raise InputError(f"{train_file}: every line needs `token_ids` (a list of ints)")
-        metric.context = MetricContext(train_sequences=[r["token_ids"] for r in train])
+        metric.context = MetricContext(
+            train_sequences=[r["token_ids"] for r in train], cache_dir=default_cache_dir() / "features"
+        )
     check_requirements(metric, records, generations)
     try:
         interval = score_metric(metric, records, bootstrap, seed)

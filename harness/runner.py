@@ -354,6 +354,8 @@ class Runner:
             self._timed("generate", started)
         order = {c.prompt_id: i for i, c in enumerate(chosen)}
         records.sort(key=lambda r: (order[r["prompt_id"]], r.get("sample_idx", 0)))
+        for record in records:  # the drawn reference tokens (re-encoding reference_text may not give them back)
+            record["reference_ids"] = list(chosen[order[record["prompt_id"]]].reference_ids)
         return gen_key, records
 
     @staticmethod
@@ -414,6 +416,7 @@ class Runner:
             codec=self._codecs.get(cell.model),
             model=lambda: self.fitted_handle(cell.model, recipe, fit_key, samples),
             cache_dir=self.cache.root / "features",
+            model_key=fit_key,
         )
 
     def score(
@@ -448,11 +451,8 @@ class Runner:
             try:
                 plugin = metric.instantiate()
                 plugin.context = context
-                resamples = self.bench.eval.bootstrap
-                if getattr(plugin, "max_bootstrap", None) is not None:  # expensive corpus metrics cap it
-                    resamples = min(resamples, plugin.max_bootstrap)
                 interval = score_metric(
-                    plugin, records, resamples, derive_seed(self.bench.seed, "bootstrap", metric_key)
+                    plugin, records, self.bench.eval.bootstrap, derive_seed(self.bench.seed, "bootstrap", metric_key)
                 )
             except HarnessError:
                 raise

@@ -41,6 +41,8 @@ def score_metric(metric: Metric, records: list[dict[str, Any]], bootstrap: int, 
     if metric.level == "sample":
         return mean_interval(metric.score_samples(records))
     if metric.level == "corpus":
+        if getattr(metric, "max_bootstrap", None) is not None:  # expensive corpus metrics cap the resamples
+            bootstrap = min(bootstrap, metric.max_bootstrap)
         per_text = getattr(metric, "score_per_text", None)
         if callable(per_text):
             return _bootstrap_contributions(per_text(records), records, bootstrap, seed)

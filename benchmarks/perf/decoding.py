@@ -1,7 +1,7 @@
 """Decoding throughput: our greedy loop vs transformers' generate, and the citation blocker's overhead.
 
-Two measurements at one batch size (default 8), each timed ``--repeats`` times after a warm-up, best
-time kept:
+Two measurements at one batch size (default 8); every method is timed in ``--repeats`` interleaved
+rounds after a warm-up and the median is kept:
 
 1. generated tokens/s of our ``greedy`` decoder vs a direct ``model.generate(do_sample=False)`` call
    on the same left-padded batch (the outputs are checked to be token-for-token identical, so both
@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--plant", action=argparse.BooleanOptionalAction, default=True,
                    help="add each row's context + greedy continuation to the training set, so the blocker fires "
                         "at most steps (its worst case, as on a hyperfitted model); --no-plant: training set only")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (best kept)")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved timed rounds (median kept)")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="JSON file to write")
@@ -104,23 +104,30 @@ def load(args: argparse.Namespace) -> tuple[Any, list[list[int]], list[list[int]
     return handle, contexts, train, "SmolLM2-135M-Instruct (embedded-smollm2, float32)"
 
 
-def timed(fn: Callable[[], Any], repeats: int, device: str) -> tuple[float, Any]:
-    """Best wall time of ``repeats`` runs after one warm-up run; returns (seconds, last result)."""
+def timed(fns: dict[str, Callable[[], Any]], repeats: int, device: str) -> dict[str, tuple[float, Any]]:
+    """Median wall time per function over ``repeats`` interleaved rounds, after one warm-up each.
+
+    Interleaving (a, b, c, a, b, c, ...) exposes every method to the same background load, and the
+    median ignores single slow rounds, so the ratios are stable on a shared machine.
+    """
+    import statistics
+
     import torch
 
     def sync() -> None:
         if str(device).startswith("cuda"):
             torch.cuda.synchronize()
 
-    result = fn()  # warm-up (allocator, kernels, caches)
-    best = float("inf")
+    results = {name: fn() for name, fn in fns.items()}  # warm-up (allocator, kernels, caches)
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        sync()
-        started = time.perf_counter()
-        result = fn()
-        sync()
-        best = min(best, time.perf_counter() - started)
-    return best, result
+        for name, fn in fns.items():
+            sync()
+            started = time.perf_counter()
+            results[name] = fn()
+            sync()
+            times[name].append(time.perf_counter() - started)
+    return {name: (statistics.median(times[name]), results[name]) for name in fns}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,8 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = list(range(len(contexts)))
     new = args.new_tokens
 
-    # 1. our greedy vs transformers' generate
-    ours_s, ours = timed(lambda: Greedy({}).generate(handle, contexts, new, DecodeContext(seeds=seeds)), args.repeats, device)
+    # 1. our greedy vs transformers' generate; 2. citation-blocked vs greedy — timed in interleaved rounds
     ids, mask, _ = left_pad(contexts, pad_id(handle), device)
     config = transformers.GenerationConfig(do_sample=False, max_new_tokens=new, pad_token_id=pad_id(handle), eos_token_id=eos)
 
@@ -153,25 +159,27 @@ def main(argv: list[str] | None = None) -> int:
         with torch.inference_mode():
             return module.generate(input_ids=ids, attention_mask=mask, generation_config=config)
 
-    hf_s, hf_out = timed(hf, args.repeats, device)
-    hf_rows = []
-    for row in hf_out[:, ids.shape[1] :].tolist():
-        hf_rows.append(row[: row.index(eos)] if eos is not None and eos in row else row)
-    greedy_tokens = sum(len(g.output_ids) for g in ours)
-    identical = [g.output_ids for g in ours] == hf_rows
+    def ours_fn() -> Any:
+        return Greedy({}).generate(handle, contexts, new, DecodeContext(seeds=seeds))
 
-    # 2. citation-blocked vs greedy
+    ours = ours_fn()
     if args.plant:
         train = train + [c + g.output_ids for c, g in zip(contexts, ours)]
     blocked_decoder = CitationBlocked({"window": args.window})
     built = time.perf_counter()
     index = blocked_decoder.index_for(train)
     index_s = time.perf_counter() - built
-    blocked_s, blocked = timed(
-        lambda: blocked_decoder.generate(handle, contexts, new, DecodeContext(seeds=seeds, train_sequences=train)),
-        args.repeats,
-        device,
-    )
+
+    def blocked_fn() -> Any:
+        return blocked_decoder.generate(handle, contexts, new, DecodeContext(seeds=seeds, train_sequences=train))
+
+    timings = timed({"ours": ours_fn, "hf": hf, "blocked": blocked_fn}, args.repeats, device)
+    (ours_s, ours), (hf_s, hf_out), (blocked_s, blocked) = timings["ours"], timings["hf"], timings["blocked"]
+    hf_rows = []
+    for row in hf_out[:, ids.shape[1] :].tolist():
+        hf_rows.append(row[: row.index(eos)] if eos is not None and eos in row else row)
+    greedy_tokens = sum(len(g.output_ids) for g in ours)
+    identical = [g.output_ids for g in ours] == hf_rows
     blocked_tokens = sum(len(g.output_ids) for g in blocked)
     greedy_per_token = ours_s / max(greedy_tokens, 1)
     blocked_per_token = blocked_s / max(blocked_tokens, 1)
@@ -212,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     g, b = report["greedy_vs_generate"], report["citation_blocked_vs_greedy"]
     print(f"{described} on {device}, batch {len(contexts)}, {args.context_tokens} + {new} tokens, "
-          f"{torch.get_num_threads()} threads, best of {args.repeats}")  # fmt: skip
+          f"{torch.get_num_threads()} threads, median of {args.repeats} interleaved rounds")  # fmt: skip
     print(f"{'measurement':<34} {'value':>14}")
     print(f"{'our greedy tokens/s':<34} {g['ours_tokens_per_s']:>14.1f}")
     print(f"{'generate(do_sample=False) tok/s':<34} {g['generate_tokens_per_s']:>14.1f}")

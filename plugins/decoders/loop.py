@@ -168,10 +168,13 @@ def decode(
                     scores = processor(scores, history)
                 chosen = pick(scores, generators)
                 stopped = (chosen == eos) if eos is not None else torch.zeros_like(alive)
-                for row in torch.nonzero(alive & ~stopped).flatten().tolist():
-                    outputs[row].append(int(chosen[row]))
-                    entropies[row].append(float(entropy[row]))
-                    top1s[row].append(float(top1[row]))
+                keep = (alive & ~stopped).tolist()
+                chosen_l, entropy_l, top1_l = chosen.tolist(), entropy.tolist(), top1.tolist()  # one sync each
+                for row in range(batch):
+                    if keep[row]:
+                        outputs[row].append(int(chosen_l[row]))
+                        entropies[row].append(float(entropy_l[row]))
+                        top1s[row].append(float(top1_l[row]))
                 alive = alive & ~stopped
                 if processors:
                     history.alive = alive.tolist()

@@ -22,6 +22,6 @@ class TopP(Decoder):
 
     def generate(self, handle: ModelHandle, contexts: list[list[int]], new_tokens: int, ctx: DecodeContext) -> list[Generation]:
         transform = partial(
-            filter_top_k_top_p, temperature=self.config["temperature"], top_k=self.config["top_k"], top_p=self.config["p"]
+            filter_top_k_top_p, temperature=self.option("temperature"), top_k=self.option("top_k"), top_p=self.option("p")
         )
         return decode(handle, contexts, new_tokens, ctx.seeds, sampling_pick(transform))

@@ -17,7 +17,8 @@ from typing import Any, Hashable, Sequence
 from harness.api import Metric
 from harness.params import Param
 
-TOKENIZERS = ("13a", "none", "intl", "char")
+#: sacrebleu tokenizer names, plus "ids": output_ids joined by single spaces, tokenized by sacrebleu's "none"
+TOKENIZERS = ("13a", "none", "intl", "char", "ids")
 SMOOTH_METHODS = ("floor", "none", "add-k", "exp")
 
 _Ngram = tuple[str, ...]
@@ -112,6 +113,22 @@ def _closest_other_length(
     return lengths[hi] if lengths[hi] - hyp_len < hyp_len - lengths[lo] else lengths[lo]
 
 
+def sacrebleu_tokenizer(tokenize: str) -> str:
+    """The sacrebleu tokenizer behind a ``tokenize`` choice ("ids" texts are already split on spaces)."""
+    return "none" if tokenize == "ids" else tokenize
+
+
+def ids_text(rec: dict[str, Any], position: int, metric_name: str) -> str:
+    """output_ids as the BLEU text of tokenize=ids: decimal ids joined by single spaces."""
+    ids = rec.get("output_ids")
+    if not isinstance(ids, (list, tuple)):
+        raise TypeError(
+            f"{metric_name}: output_ids of record {position} (prompt_id {rec.get('prompt_id')!r}) must be a list "
+            f"of token ids, got {type(ids).__name__}"
+        )
+    return " ".join(str(int(t)) for t in ids)
+
+
 def _exclusion_key(rec: dict[str, Any], position: int) -> Hashable:
     """Records sharing this key never serve as each other's references (same prompt, or same bootstrap copy)."""
     if "prompt_id" in rec and rec["prompt_id"] is not None:
@@ -199,7 +216,8 @@ class SelfBLEU(Metric):
     version = "1"
     params = (
         Param("max_order", int, default=4, min=1, max=8, help="highest n-gram order (BLEU-n)"),
-        Param("tokenize", str, default="13a", choices=TOKENIZERS, help="sacrebleu tokenizer name"),
+        Param("tokenize", str, default="13a", choices=TOKENIZERS,
+              help="sacrebleu tokenizer name, or 'ids': score output_ids (joined by spaces, tokenizer 'none')"),
         Param("smooth", str, default="floor", choices=SMOOTH_METHODS,
               help="sacrebleu smoothing method ('floor' with 0.1 equals NLTK method1, as in Texygen)"),
         Param("smooth_value", float, default=0.1, min=0.0,
@@ -218,7 +236,10 @@ class SelfBLEU(Metric):
         "the same prompt (not just the same record) means that in a bootstrap resample a prompt drawn twice "
         "is never its own reference (which would score 100), and that several continuations of one prompt are "
         "not compared with each other: the metric measures diversity across prompts. Computed exactly "
-        "(no reference subsampling); needs texts from at least 2 prompts."
+        "(no reference subsampling); needs texts from at least 2 prompts. With tokenize=ids the text of record i "
+        "is its output_ids written as decimal integers joined by single spaces (\"12 7 7 431\") and "
+        "sacrebleu's tokenize='none' is used, so the BLEU n-grams are n-grams of the model's token ids "
+        "(degen-style, tokenizer-specific); `lowercase` has no effect there."
     )
 
     def __init__(self, config: dict[str, Any] | None = None):
@@ -226,6 +247,8 @@ class SelfBLEU(Metric):
         self._cache: dict[str, _Text] = {}
         self._cache_settings: tuple[Any, ...] | None = None
         self._tokenizer: Any = None
+        if self.option("tokenize") == "ids":
+            self.requires = ("output_ids",)
 
     def _settings(self) -> tuple[int, str, str, float, bool]:
         cfg = self.config
@@ -249,7 +272,7 @@ class SelfBLEU(Metric):
 
             self._cache = {}
             self._cache_settings = settings
-            self._tokenizer = BLEU(tokenize=settings[1]).tokenizer
+            self._tokenizer = BLEU(tokenize=sacrebleu_tokenizer(settings[1])).tokenizer
         cached = self._cache.get(text)
         if cached is None:
             if len(self._cache) >= _CACHE_LIMIT:
@@ -271,7 +294,7 @@ class SelfBLEU(Metric):
         texts: list[_Text] = []
         keys: list[Hashable] = []
         for pos, rec in enumerate(samples):
-            text = rec.get("output_text")
+            text = ids_text(rec, pos, self.name) if settings[1] == "ids" else rec.get("output_text")
             if not isinstance(text, str):
                 raise TypeError(
                     f"self-bleu: output_text of record {pos} (prompt_id {rec.get('prompt_id')!r}) "

@@ -7,6 +7,8 @@ from typing import Any
 from harness.api import Metric
 from harness.params import Param
 
+from ._common import set_unit_requires, unit_param, units_of
+
 DEFAULT_WINDOW = 96
 
 
@@ -15,7 +17,8 @@ class TypeTokenRatio(Metric):
 
     name = "ttr"
     description = (
-        "Type-token ratio of the last `window` generated token ids per continuation (the paper's TTR, "
+        "Type-token ratio of the last `window` generated token ids (or words, with unit=words) per continuation "
+        "(the paper's TTR, "
         "reported here as a fraction in [0, 1]); higher means less repetitive."
     )
     level = "sample"
@@ -25,7 +28,8 @@ class TypeTokenRatio(Metric):
     version = "1"
     params = (
         Param("window", int, default=DEFAULT_WINDOW, min=1,
-              help="TTR over the last `window` generated token ids"),
+              help="TTR over the last `window` generated units (token ids, or words with unit=words)"),
+        unit_param("token-ids"),
     )
     definition = (
         "For each continuation, let ids be the last `window` (default 96) elements of output_ids, the token ids "
@@ -33,14 +37,21 @@ class TypeTokenRatio(Metric):
         "a continuation shorter than `window` is used whole). Its value is len(set(ids)) / len(ids), a fraction "
         "in (0, 1]; an empty continuation scores 0.0. The metric is the unweighted mean of these per-continuation "
         "values over all records, with a mean ± 1.96·stderr interval. This follows the hyperfitting repo's "
-        "`gen_seq[context_len:][-96:]` (papers report it ×100)."
+        "`gen_seq[context_len:][-96:]` (papers report it ×100). With unit=words the same is computed on the "
+        "whitespace-separated words of output_text (output_text.split(), case-sensitive, punctuation kept): the "
+        "last `window` words of each continuation."
     )
+
+    def __init__(self, config: dict[str, Any] | None = None):
+        super().__init__(config)
+        set_unit_requires(self)
 
     def score_samples(self, samples: list[dict[str, Any]]) -> list[float]:
         window = int(self.config.get("window", DEFAULT_WINDOW))
         if window < 1:
             raise ValueError(f"ttr: window must be >= 1, got {window}")
-        return [_ttr(rec["output_ids"], window) for rec in samples]
+        unit = str(self.option("unit"))
+        return [_ttr(units_of(self.name, rec, i, unit), window) for i, rec in enumerate(samples)]
 
 
 def _ttr(output_ids: Any, window: int) -> float:

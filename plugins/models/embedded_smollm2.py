@@ -83,4 +83,4 @@ class EmbeddedSmolLM2(ModelLoader):
         target = ctx.cache_dir / ("smollm2-" + self.fingerprint().replace(":", "-").replace("=", ""))
         if not (target / "config.json").is_file():
             convert_gguf(gguf, target)
-        return load_causal_lm(str(target), device=ctx.device, dtype=self.config["dtype"], label="embedded-smollm2")
+        return load_causal_lm(str(target), device=ctx.device, dtype=self.option("dtype"), label="embedded-smollm2")

@@ -24,7 +24,7 @@ class HFCausalLM(ModelLoader):
 
     def fingerprint(self) -> str:
         """For a local directory, a hash of its config and weight file sizes; hub ids rely on `revision`."""
-        folder = Path(self.config["id"]).expanduser()
+        folder = Path(self.option("id")).expanduser()
         if not folder.is_dir():
             return ""
         digest = hashlib.sha256()
@@ -37,11 +37,11 @@ class HFCausalLM(ModelLoader):
 
     def load(self, ctx: LoadContext) -> ModelHandle:
         return load_causal_lm(
-            self.config["id"],
+            self.option("id"),
             device=ctx.device,
-            dtype=self.config["dtype"],
-            revision=self.config["revision"],
-            trust_remote_code=self.config["trust_remote_code"],
-            gguf_file=self.config["gguf_file"],
+            dtype=self.option("dtype"),
+            revision=self.option("revision"),
+            trust_remote_code=self.option("trust_remote_code"),
+            gguf_file=self.option("gguf_file"),
         )
 

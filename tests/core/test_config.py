@@ -185,7 +185,7 @@ def test_resolved_fills_every_default(tmp_path, registry):
     assert resolved["recipes"]["base"] == {"plugin": "none"}
     assert resolved["datasets"]["train-set"]["split"] == "blank-line"
     assert resolved["datasets"]["train-set"]["id_field"] is None
-    assert resolved["metrics"]["ttr"] == {"plugin": "ttr", "window": 16}
+    assert resolved["metrics"]["ttr"] == {"plugin": "ttr", "window": 16, "unit": "token-ids"}
     assert resolved["metrics"]["self-bleu"]["max_order"] == 4
     assert resolved["eval"] == {
         "datasets": ["other-set"], "contexts": 100, "context_tokens": 32, "new_tokens": 96,

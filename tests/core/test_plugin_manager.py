@@ -22,7 +22,9 @@ BUNDLED = {
         "greedy", "top-p", "top-k", "typical", "min-p", "temperature", "repetition-penalty", "no-repeat-ngram",
         "beam", "contrastive", "entropy-matched-temperature", "citation-blocked",
     ],  # fmt: skip
-    "metric": ["ttr", "self-bleu", "entropy"],
+    "metric": ["ttr", "self-bleu", "entropy", "ttr-curve", "seq-rep-n", "rep-n", "diversity", "distinct-n", "ngram-entropy",
+               "dataset-bleu", "dataset-overlap", "dataset-overlap-max", "dataset-overlap-share", "mauve", "coherence",
+               "tf-entropy", "tf-topk-prob", "perplexity"],  # fmt: skip
 }
 BUNDLED_EP = {
     "model_loader": "models",
@@ -365,7 +367,7 @@ def test_disable_registered_name_via_environment(monkeypatch):
     monkeypatch.setenv(DISABLE_ENV, "top-p")
     loaded = load_plugins()
     assert _names(loaded, "decoder") == [d for d in BUNDLED["decoder"] if d != "top-p"]
-    assert _names(loaded, "metric") == ["ttr", "self-bleu", "entropy"]
+    assert _names(loaded, "metric") == BUNDLED["metric"]
     with pytest.raises(InputError, match='unknown decoder "top-p"'):
         loaded.registry.get("decoder", "top-p")
 
@@ -384,7 +386,7 @@ def test_disable_env_is_comma_separated_and_merged_with_options(monkeypatch):
     options = PluginOptions(disabled=("hf-text",))
     assert options.all_disabled() == {"ttr", "hyperfit-harness:recipes", "hf-text"}
     loaded = load_plugins(options)
-    assert _names(loaded, "metric") == ["self-bleu", "entropy"]
+    assert _names(loaded, "metric") == [m for m in BUNDLED["metric"] if m != "ttr"]
     assert _names(loaded, "recipe") == []
     assert _names(loaded, "dataset") == ["embedded-wikipedia", "embedded-news", "local-text"]
 

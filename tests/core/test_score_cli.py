@@ -62,7 +62,7 @@ def test_ttr_matches_the_hand_computed_mean(tmp_path, capsys):
     assert out["level"] == "sample"
     assert out["higher_is_better"] is True
     assert out["version"] == "1"
-    assert out["params"] == {"window": 96}
+    assert out["params"] == {"window": 96, "unit": "token-ids"}
     assert out["definition"] == TypeTokenRatio.definition
     assert out["file"] == str(path)
 
@@ -72,7 +72,7 @@ def test_ttr_window_param(tmp_path, capsys):
     out = _score(capsys, "--metric", "ttr", "--param", "window=2", str(path))
     # last two ids: [3, 1] -> 1.0, [5, 5] -> 0.5, [8, 9] -> 1.0
     assert out["value"] == pytest.approx(2.5 / 3, abs=1e-12)
-    assert out["params"] == {"window": 2}
+    assert out["params"] == {"window": 2, "unit": "token-ids"}
 
 
 def test_score_in_a_subprocess_prints_json_only(tmp_path):

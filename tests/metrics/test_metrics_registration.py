@@ -1,4 +1,4 @@
-"""The bundled metrics module registers its three metrics and stays cheap to import."""
+"""The bundled metrics module registers its metrics and stays cheap to import."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from harness.api import Metric
 from harness.params import resolve_params
 
 
-def test_hook_registers_three_metrics():
+ALL_METRICS = [
+    "ttr", "self-bleu", "entropy", "ttr-curve", "seq-rep-n", "rep-n", "diversity", "distinct-n", "ngram-entropy",
+    "dataset-bleu", "dataset-overlap", "dataset-overlap-max", "dataset-overlap-share",
+    "mauve", "coherence", "tf-entropy", "tf-topk-prob", "perplexity",
+]  # fmt: skip
+
+
+def test_hook_registers_every_metric():
     import harness_plugins.metrics as mod
 
     pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -20,11 +27,16 @@ def test_hook_registers_three_metrics():
     pm.register(mod)
     got: list[type] = []
     pm.hook.harness_register_metrics(register=got.append)
-    assert sorted(c.name for c in got) == ["entropy", "self-bleu", "ttr"]
+    assert [c.name for c in got] == ALL_METRICS
     for cls in got:
         assert issubclass(cls, Metric)
         assert cls.definition and cls.description and cls.version == "1"
         assert cls.level in ("sample", "corpus")
+        assert cls.higher_is_better in (True, False, None)
+        assert cls.requires and set(cls.modalities) <= {"text", "image"}
+        # defined the method its level calls
+        method = "score_samples" if cls.level == "sample" else "score_corpus"
+        assert getattr(cls, method) is not getattr(Metric, method), cls.name
         resolved, problems = resolve_params(cls.params, {})
         assert not problems.items, (cls.name, problems.items)
 
@@ -36,3 +48,18 @@ def test_import_is_light():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_unit_param_switches_the_field_an_instance_requires():
+    from harness_plugins.metrics import METRICS
+
+    by_name = {cls.name: cls for cls in METRICS}
+    for name in ("ttr", "rep-n", "diversity", "distinct-n", "ngram-entropy"):
+        cls = by_name[name]
+        assert cls({"unit": "words"}).requires == ("output_text",), name
+        assert cls({"unit": "token-ids"}).requires == ("output_ids",), name
+        assert cls().requires == cls.requires, name  # the class attribute describes the default
+    assert by_name["self-bleu"]({"tokenize": "ids"}).requires == ("output_ids",)
+    assert by_name["self-bleu"]().requires == ("output_text",)
+    assert by_name["dataset-bleu"]({"tokenize": "13a"}).requires == ("output_text",)
+    assert by_name["dataset-bleu"]().requires == ("output_ids",)

@@ -29,7 +29,7 @@ def test_ttr_default_window_is_96():
     # 4 distinct ids then 96 copies of 7: the last 96 ids are all 7 → 1/96
     ids = [0, 1, 2, 3] + [7] * 96
     assert _score([ids]) == [pytest.approx(1 / 96)]
-    assert dict(resolve_params(TypeTokenRatio.params, {})[0]) == {"window": 96}
+    assert dict(resolve_params(TypeTokenRatio.params, {})[0]) == {"window": 96, "unit": "token-ids"}
 
 
 def test_ttr_empty_output_is_zero():
@@ -49,3 +49,15 @@ def test_ttr_metadata():
     assert TypeTokenRatio.higher_is_better is True
     assert TypeTokenRatio.requires == ("output_ids",)
     assert "window" in TypeTokenRatio.definition
+
+
+def test_ttr_word_unit_uses_whitespace_words_of_output_text():
+    # "a b a  c\n" → words a,b,a,c: 3 types / 4 = 0.75; window 2 → "a c": 1.0; output_ids are ignored
+    rec = {"output_text": "a b a  c\n", "output_ids": [1, 1, 1]}
+    assert TypeTokenRatio({"unit": "words"}).score_samples([rec]) == [0.75]
+    assert TypeTokenRatio({"unit": "words", "window": 2}).score_samples([rec]) == [1.0]
+    # the default still reads token ids: 1 type / 3
+    assert TypeTokenRatio().score_samples([rec]) == [pytest.approx(1 / 3)]
+    assert TypeTokenRatio({"unit": "words"}).requires == ("output_text",)
+    _, problems = resolve_params(TypeTokenRatio.params, {"unit": "chars"})
+    assert problems.items and problems.items[0][0] == "unit"

@@ -104,7 +104,7 @@ def test_manifest_contract(run):
     assert list(manifest["metrics"]) == METRICS
     assert manifest["metrics"]["ttr"]["higher_is_better"] is True
     assert manifest["metrics"]["self-bleu"]["higher_is_better"] is False
-    assert manifest["metrics"]["ttr"]["params"] == {"window": 16}
+    assert manifest["metrics"]["ttr"]["params"] == {"window": 16, "unit": "token-ids"}
     assert all(info["definition"] for info in manifest["metrics"].values())
 
     names = {(p["kind"], p["name"]) for p in manifest["plugins"]}

@@ -1,0 +1,41 @@
+"""seq-rep-n (Welleck et al. 2019): the share of repeated n-grams within each continuation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.api import Metric
+from harness.params import Param
+
+from ._common import ngrams, units_of
+
+
+class SeqRepN(Metric):
+    """Per-text 1 − unique/total n-grams on token ids, averaged over texts (lower = less repetitive)."""
+
+    name = "seq-rep-n"
+    description = (
+        "Welleck et al.'s seq-rep-n: per continuation, 1 − |unique n-grams| / |n-grams| of the generated token "
+        "ids, mean over continuations (a fraction; lower means less repetition)."
+    )
+    level = "sample"
+    higher_is_better = False
+    requires = ("output_ids",)
+    modalities = ("text", "image")
+    version = "1"
+    params = (Param("n", int, default=4, min=1, max=16, help="n-gram order (the paper reports seq-rep-4)"),)
+    definition = (
+        "For each continuation with generated token ids x_1..x_L (output_ids, context excluded), take its "
+        "L-n+1 contiguous n-grams (default n = 4); its value is 1 − |distinct n-grams| / (L-n+1), and 0.0 when "
+        "L < n (no n-grams). The metric is the unweighted mean over continuations with a mean ± 1.96·stderr "
+        "interval, a fraction in [0, 1) (Welleck et al. 2019, `pct_repeat_{n}grams` in unlikelihood_training, "
+        "not ×100)."
+    )
+
+    def score_samples(self, samples: list[dict[str, Any]]) -> list[float]:
+        n = int(self.option("n"))
+        out: list[float] = []
+        for i, rec in enumerate(samples):
+            grams = ngrams(units_of(self.name, rec, i, "token-ids"), n)
+            out.append(1.0 - len(set(grams)) / len(grams) if grams else 0.0)
+        return out
