@@ -269,3 +269,15 @@ def test_filter_matches_transformers_warpers():
         assert torch.equal(torch.isfinite(ours), torch.isfinite(theirs)), (temperature, top_k, top_p)
         finite = torch.isfinite(ours)
         assert torch.allclose(ours[finite], theirs[finite])
+
+
+def test_top_p_identical_at_batch_sizes_1_3_and_8(handle):
+    """The issue's wording: the same seed gives the same continuation at batch sizes 1, 3 and 8."""
+    pick = top_p_pick()
+    contexts = CONTEXTS + CONTEXTS[:2]  # 8 rows (the last two repeat contexts with their own seeds)
+    seeds = SEEDS + [77, 88]
+    eight = decode(handle, contexts, NEW, seeds, pick)
+    ones = [decode(handle, [c], NEW, [s], pick)[0] for c, s in zip(contexts, seeds)]
+    threes = [g for i in range(0, 8, 3) for g in decode(handle, contexts[i : i + 3], NEW, seeds[i : i + 3], pick)]
+    for row in range(8):
+        assert eight[row].output_ids == ones[row].output_ids == threes[row].output_ids, row
