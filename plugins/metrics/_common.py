@@ -148,3 +148,16 @@ def per_text_shares(values: list[float], total: int) -> list[float]:
     if total == 0:
         return [0.0] * len(values)
     return [v * len(values) / total for v in values]
+
+
+class PooledNgramMetric(Metric):
+    """Base for corpus metrics over the pooled n-grams of every text (distinct-n, n-gram entropy)."""
+
+    def __init__(self, config: dict[str, Any] | None = None):
+        super().__init__(config)
+        set_unit_requires(self)
+        self._index = NgramIndex(int(self.option("n")))
+
+    def _texts(self, samples: list[dict[str, Any]]) -> list[list[Any]]:
+        unit = str(self.option("unit"))
+        return [units_of(self.name, rec, i, unit) for i, rec in enumerate(samples)]

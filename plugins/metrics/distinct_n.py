@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.api import Metric
 from harness.params import Param
 
-from ._common import NgramIndex, per_text_shares, set_unit_requires, unit_param, units_of
+from ._common import PooledNgramMetric, per_text_shares, unit_param
 
 
-class DistinctN(Metric):
+class DistinctN(PooledNgramMetric):
     """|distinct n-grams across all texts| / |n-grams across all texts|; higher = more diverse."""
 
     name = "distinct-n"
@@ -39,15 +38,6 @@ class DistinctN(Metric):
         "= distinct-n exactly): recounting distinct n-grams in a with-replacement resample would bias the "
         "interval low, since a prompt drawn twice adds its n-grams to the total but nothing to the distinct set."
     )
-
-    def __init__(self, config: dict[str, Any] | None = None):
-        super().__init__(config)
-        set_unit_requires(self)
-        self._index = NgramIndex(int(self.option("n")))
-
-    def _texts(self, samples: list[dict[str, Any]]) -> list[list[Any]]:
-        unit = str(self.option("unit"))
-        return [units_of(self.name, rec, i, unit) for i, rec in enumerate(samples)]
 
     def score_corpus(self, samples: list[dict[str, Any]]) -> float:
         counts, total = self._index.pooled_counts(self._texts(samples))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.api import Metric
 from harness.params import Param
 
-from ._common import NgramIndex, per_text_shares, set_unit_requires, unit_param, units_of
+from ._common import PooledNgramMetric, per_text_shares, unit_param
 
 
-class NgramEntropy(Metric):
+class NgramEntropy(PooledNgramMetric):
     """H_n = −Σ_g p(g) log2 p(g) over the pooled n-grams of all texts; higher = more diverse."""
 
     name = "ngram-entropy"
@@ -37,15 +36,6 @@ class NgramEntropy(Metric):
         "text i} −log2 p(g) (mean_i e_i = H_n exactly: each occurrence carries its surprisal under the corpus "
         "distribution), because re-estimating p in a with-replacement resample biases the entropy low."
     )
-
-    def __init__(self, config: dict[str, Any] | None = None):
-        super().__init__(config)
-        set_unit_requires(self)
-        self._index = NgramIndex(int(self.option("n")))
-
-    def _texts(self, samples: list[dict[str, Any]]) -> list[list[Any]]:
-        unit = str(self.option("unit"))
-        return [units_of(self.name, rec, i, unit) for i, rec in enumerate(samples)]
 
     def score_corpus(self, samples: list[dict[str, Any]]) -> float:
         import numpy as np
