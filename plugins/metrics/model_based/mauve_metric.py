@@ -21,6 +21,7 @@ log = logging.getLogger("harness")
 
 #: MAUVE is optimistically biased below this many texts per side (mauve-text README, "Best Practices")
 RECOMMENDED_N = 1000
+_WARNED_SIZES: set[int] = set()  # sizes already warned about in this process
 _WORD = re.compile(r"\S+")
 #: faiss prints this to the C-level stderr whenever k-means has < 39 points per centroid (always, at small n)
 _FAISS_NOISE = re.compile(rb"^WARNING clustering \d+ points to \d+ centroids: please provide at least \d+ training points$")
@@ -118,7 +119,6 @@ class Mauve(Metric):
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__(config)
-        self._warned = False
 
     def _num_buckets(self) -> int | str:
         value = self.option("num_buckets")
@@ -149,12 +149,12 @@ class Mauve(Metric):
         buckets = self._num_buckets()
         if len(samples) < 2:
             raise ValueError("mauve needs at least 2 records")
-        if len(samples) < RECOMMENDED_N and not self._warned:
+        if len(samples) < RECOMMENDED_N and len(samples) not in _WARNED_SIZES:  # once per size and process
+            _WARNED_SIZES.add(len(samples))
             log.warning(
                 "mauve: %d texts per side; MAUVE is biased upward and noisy below ~%d per side (compare only runs "
                 "of equal size)", len(samples), RECOMMENDED_N,
             )
-            self._warned = True
         p_features, q_features = self.features(samples)
         from threadpoolctl import threadpool_limits
 
