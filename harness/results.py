@@ -44,6 +44,54 @@ class ScoreRow:
 SCORE_HEADER = [f.name for f in fields(ScoreRow)]
 
 
+@dataclass(frozen=True)
+class SpreadRow:
+    """A metric computed separately on each sampling draw (seed spread, reported apart from the CI)."""
+
+    model: str
+    recipe: str
+    decoder: str
+    dataset: str
+    metric: str
+    values: list[float]
+
+    @property
+    def mean(self) -> float:
+        return sum(self.values) / len(self.values)
+
+    @property
+    def sd(self) -> float:
+        m = self.mean
+        return (sum((v - m) ** 2 for v in self.values) / (len(self.values) - 1)) ** 0.5
+
+
+def seed_spread_csv(rows: Sequence[SpreadRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["model", "recipe", "decoder", "dataset", "metric", "draws", "mean", "sd", "values"])
+    for r in rows:
+        values = " ".join(repr(v) for v in r.values)
+        writer.writerow([r.model, r.recipe, r.decoder, r.dataset, r.metric, len(r.values), repr(r.mean), repr(r.sd), values])
+    return out.getvalue()
+
+
+def seed_spread_markdown(rows: Sequence[SpreadRow]) -> str:
+    lines = [
+        "## Seed spread",
+        "",
+        "Sampling decoders with several draws per context: each metric computed on each draw's continuations;",
+        "mean ± sample standard deviation over draws (separate from the intervals above, which resample prompts).",
+        "",
+        "| model | recipe | decoder | dataset | metric | draws | mean ± sd |",
+        "|---|---|---|---|---|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.model} | {r.recipe} | {r.decoder} | {r.dataset} | {r.metric} | {len(r.values)} | {r.mean:.3f} ± {r.sd:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def scores_csv(rows: Sequence[ScoreRow]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -153,7 +201,14 @@ class ResultsWriter:
         atomic_write_text(self.root / "scores.csv", scores_csv(summary.scores))
         atomic_write_json(self.root / "manifest.json", manifest)
         scores, loaded_info = load_results(self.root)
-        atomic_write_text(self.root / "leaderboard.md", render_markdown(build_table(scores, loaded_info), bench.name))
+        board = render_markdown(build_table(scores, loaded_info), bench.name)
+        spread_path = self.root / "seed_spread.csv"
+        if runner.seed_spread:
+            atomic_write_text(spread_path, seed_spread_csv(runner.seed_spread))
+            board += "\n" + seed_spread_markdown(runner.seed_spread)
+        else:
+            spread_path.unlink(missing_ok=True)
+        atomic_write_text(self.root / "leaderboard.md", board)
 
 
 def plugin_table(bench: "Benchmark") -> list[dict[str, Any]]:

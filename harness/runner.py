@@ -19,7 +19,7 @@ from harness.api import Codec, DecodeContext, FitContext, LoadContext, MetricCon
 from harness.config import Benchmark, Cell, Component
 from harness.errors import HarnessError, InputError, RunError
 from harness.progress import Reporter
-from harness.results import ResultsWriter, ScoreRow
+from harness.results import ResultsWriter, ScoreRow, SpreadRow
 from harness.sampling import (
     EvalContext,
     TokenizedDocument,
@@ -29,7 +29,7 @@ from harness.sampling import (
     draw_contexts,
     draw_training,
 )
-from harness.scoring import score_metric
+from harness.scoring import point_value, score_metric
 from harness.store import StageCache, content_key
 
 
@@ -81,6 +81,7 @@ class Runner:
         self._handle: ModelHandle | None = None
         self._handle_id: tuple[str, str | None] | None = None
         self._fresh_done: set[str] = set()  # keys recomputed in this run (honoured by --fresh)
+        self.seed_spread: list[SpreadRow] = []  # per-draw values where samples_per_prompt > 1
         self._codecs: dict[str, Codec] = {}
         self._loaders: dict[str, Any] = {key: comp.instantiate() for key, comp in bench.models.items()}
         self._model_ids: dict[str, str] = {}
@@ -461,6 +462,9 @@ class Runner:
                     f"metric {metric_key} ({metric.plugin}) failed on cell {cell.id}, dataset {dataset}: {type(exc).__name__}: {exc}"
                 ) from exc
             stored = {"value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high, "n": interval.n}
+            draws = sorted({r["sample_idx"] for r in records if "sample_idx" in r})
+            if len(draws) > 1:  # seed spread: the metric on each draw's continuations, apart from the CI
+                stored["draws"] = [point_value(plugin, [r for r in records if r.get("sample_idx") == k]) for k in draws]
             self._store("score", key, stored)
             self._timed("score", started)
             self._count("score", False)
@@ -468,6 +472,10 @@ class Runner:
         else:
             self._count("score", True)
             computed = False
+        stored = dict(stored)
+        per_draw = stored.pop("draws", None)
+        if per_draw:
+            self.seed_spread.append(SpreadRow(cell.model, cell.recipe, cell.decoder, dataset, metric_key, per_draw))
         return ScoreRow(cell.model, cell.recipe, cell.decoder, dataset, metric_key, **stored), computed
 
     # ------------------------------------------------------------------ the whole run

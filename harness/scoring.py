@@ -35,6 +35,18 @@ def _bootstrap_contributions(values: list[float], records: list[dict[str, Any]],
     return bootstrap_interval(units, lambda rs: sum(r["_value"] for r in rs) / len(rs), n_resamples=bootstrap, seed=seed)
 
 
+def point_value(metric: Metric, records: list[dict[str, Any]]) -> float:
+    """The metric's value on a set of records, without an interval (used per sampling draw)."""
+    if metric.level == "sample":
+        values = metric.score_samples(records)
+        return sum(values) / len(values)
+    per_text = getattr(metric, "score_per_text", None)
+    if callable(per_text):
+        values = per_text(records)
+        return sum(values) / len(values)
+    return metric.score_corpus(records)
+
+
 def score_metric(metric: Metric, records: list[dict[str, Any]], bootstrap: int, seed: int) -> Interval:
     if not records:
         raise InputError(f'metric "{metric.name}": no generations to score')

@@ -361,3 +361,29 @@ def test_auto_batch_size_on_cpu_is_eight(tmp_path: Path, registry) -> None:
     runner = Runner(load_benchmark(write_yaml(tmp_path / "auto.yaml", data), registry),
                     RunOptions(results_root=tmp_path / "r", cache_root=tmp_path / "c", device="cpu"))  # fmt: skip
     assert runner.batch_size("tiny") == 8
+
+
+def test_seed_spread_is_reported_apart_from_the_interval(tmp_path: Path, registry) -> None:
+    """With several draws, each metric is also computed per draw; mean ± sd goes to seed_spread.csv."""
+    from harness_plugins.metrics.ttr import TypeTokenRatio
+
+    data = tiny_benchmark(tmp_path, name="spread")
+    data["recipes"] = {"base": {"plugin": "none"}}
+    data["eval"].update({"datasets": ["other-set"], "contexts": 4, "samples_per_prompt": 3, "batch_size": 6})
+    bench = load_benchmark(write_yaml(tmp_path / "spread.yaml", data), registry)
+    Runner(bench, RunOptions(results_root=tmp_path / "results", cache_root=tmp_path / "cache")).run()
+    out = tmp_path / "results" / "spread"
+    rows = {(r["decoder"], r["metric"]): r for r in read_scores(out / "seed_spread.csv")}
+    assert set(rows) == {("top-p", m) for m in METRICS}, "greedy has one draw: no spread row"
+    records = read_jsonl(out / "cells" / "tiny__base__top-p" / "generations.jsonl")
+    ttr = TypeTokenRatio({"window": 16})
+    per_draw = []
+    for k in range(3):
+        values = ttr.score_samples([r for r in records if r["sample_idx"] == k])
+        per_draw.append(sum(values) / len(values))
+    mean = sum(per_draw) / 3
+    sd = math.sqrt(sum((v - mean) ** 2 for v in per_draw) / 2)
+    row = rows[("top-p", "ttr")]
+    assert row["draws"] == "3"
+    assert float(row["mean"]) == pytest.approx(mean) and float(row["sd"]) == pytest.approx(sd)
+    assert "## Seed spread" in (out / "leaderboard.md").read_text()
