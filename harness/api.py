@@ -229,6 +229,8 @@ class MetricContext:
     cache_dir: Path | None = None
     #: identity of the evaluated weights (the fit stage key), for caching features computed with them
     model_key: str | None = None
+    #: load the same model under another recipe of the benchmark, by recipe name (see recipe_dependencies)
+    model_for: Callable[[str], ModelHandle] | None = None
 
 
 class Metric(Plugin):
@@ -254,6 +256,11 @@ class Metric(Plugin):
     max_bootstrap: ClassVar[int | None] = None
     #: set by the runner before scoring; see :class:`MetricContext`
     context: MetricContext = MetricContext()
+
+    def recipe_dependencies(self) -> tuple[str, ...]:
+        """Recipes (by name) whose fitted weights this metric reads through ``context.model_for``; their fit
+        keys become part of the score's cache key."""
+        return ()
 
     def score_samples(self, samples: list[dict[str, Any]]) -> list[float]:
         raise NotImplementedError

@@ -82,6 +82,7 @@ class Runner:
         self._handle_id: tuple[str, str | None] | None = None
         self._fresh_done: set[str] = set()  # keys recomputed in this run (honoured by --fresh)
         self.seed_spread: list[SpreadRow] = []  # per-draw values where samples_per_prompt > 1
+        self._fit_keys: dict[tuple[str, str], tuple[str, list[TrainSample] | None]] = {}
         self._codecs: dict[str, Codec] = {}
         self._loaders: dict[str, Any] = {key: comp.instantiate() for key, comp in bench.models.items()}
         self._model_ids: dict[str, str] = {}
@@ -235,6 +236,13 @@ class Runner:
         return key, samples
 
     def fit_key(self, model: str, recipe: Component) -> tuple[str, list[TrainSample] | None]:
+        """The fit stage key and training sequences of (model, recipe); drawn and checked once per run."""
+        memo = self._fit_keys.get((model, recipe.key))
+        if memo is None:
+            memo = self._fit_keys[(model, recipe.key)] = self._draw_fit_key(model, recipe)
+        return memo
+
+    def _draw_fit_key(self, model: str, recipe: Component) -> tuple[str, list[TrainSample] | None]:
         if recipe.train is None:
             key = content_key("fit", self.model_id(model), recipe.identity(), self.bench.seed)
             self.stage_keys["fit"][f"{model}/{recipe.key}"] = key
@@ -412,13 +420,24 @@ class Runner:
 
     def metric_context(self, cell: Cell, fit_key: str, samples: list[TrainSample] | None) -> MetricContext:
         recipe = self.bench.recipes[cell.recipe]
+
+        def model_for(recipe_key: str) -> ModelHandle:
+            other = self.recipe(recipe_key)
+            return self.fitted_handle(cell.model, other, *self.fit_key(cell.model, other))
+
         return MetricContext(
             train_sequences=[s.token_ids for s in samples] if samples else None,
             codec=self._codecs.get(cell.model),
             model=lambda: self.fitted_handle(cell.model, recipe, fit_key, samples),
             cache_dir=self.cache.root / "features",
             model_key=fit_key,
+            model_for=model_for,
         )
+
+    def recipe(self, key: str) -> Component:
+        if key not in self.bench.recipes:
+            raise InputError(f'a metric refers to recipe "{key}", which {self.bench.path} does not define')
+        return self.bench.recipes[key]
 
     def score(
         self, cell: Cell, dataset: str, gen_key: str, records: list[dict[str, Any]], context: MetricContext
@@ -442,16 +461,18 @@ class Runner:
         metric: Component,
         context: MetricContext,
     ) -> tuple[ScoreRow, bool]:
+        plugin = metric.instantiate()
+        plugin.context = context
+        dependencies = [self.fit_key(cell.model, self.recipe(k))[0] for k in plugin.recipe_dependencies()]
         key = content_key(
-            "score", gen_key, [r["prompt_id"] for r in records], metric.identity(), self.bench.eval.bootstrap, self.bench.seed
+            "score", gen_key, [r["prompt_id"] for r in records], metric.identity(), self.bench.eval.bootstrap, self.bench.seed,
+            *([dependencies] if dependencies else []),
         )  # fmt: skip
         self.stage_keys["score"][f"{cell.id}/{dataset}/{metric_key}"] = key
         stored = self._cached("score", key)
         if stored is None:
             started = time.perf_counter()
             try:
-                plugin = metric.instantiate()
-                plugin.context = context
                 interval = score_metric(
                     plugin, records, self.bench.eval.bootstrap, derive_seed(self.bench.seed, "bootstrap", metric_key)
                 )

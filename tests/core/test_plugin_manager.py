@@ -24,7 +24,7 @@ BUNDLED = {
     ],  # fmt: skip
     "metric": ["ttr", "self-bleu", "entropy", "ttr-curve", "seq-rep-n", "rep-n", "diversity", "distinct-n", "ngram-entropy",
                "dataset-bleu", "dataset-overlap", "dataset-overlap-max", "dataset-overlap-share", "mauve", "coherence",
-               "tf-entropy", "tf-topk-prob", "perplexity"],  # fmt: skip
+               "tf-entropy", "tf-topk-prob", "perplexity", "top1-agreement"],  # fmt: skip
 }
 BUNDLED_EP = {
     "model_loader": "models",

@@ -15,7 +15,7 @@ from harness.params import resolve_params
 ALL_METRICS = [
     "ttr", "self-bleu", "entropy", "ttr-curve", "seq-rep-n", "rep-n", "diversity", "distinct-n", "ngram-entropy",
     "dataset-bleu", "dataset-overlap", "dataset-overlap-max", "dataset-overlap-share",
-    "mauve", "coherence", "tf-entropy", "tf-topk-prob", "perplexity",
+    "mauve", "coherence", "tf-entropy", "tf-topk-prob", "perplexity", "top1-agreement",
 ]  # fmt: skip
 
 
@@ -37,7 +37,7 @@ def test_hook_registers_every_metric():
         # defined the method its level calls
         method = "score_samples" if cls.level == "sample" else "score_corpus"
         assert getattr(cls, method) is not getattr(Metric, method), cls.name
-        resolved, problems = resolve_params(cls.params, {})
+        resolved, problems = resolve_params(cls.params, {p.name: "base" for p in cls.params if p.required})
         assert not problems.items, (cls.name, problems.items)
 
 

@@ -17,7 +17,7 @@ from harness.config import load_benchmark
 from harness.params import resolve_params
 from harness.runner import Runner, RunOptions
 
-NAMES = ["coherence", "mauve", "perplexity", "tf-entropy", "tf-topk-prob"]
+NAMES = ["coherence", "mauve", "perplexity", "tf-entropy", "tf-topk-prob", "top1-agreement"]
 
 
 def test_hook_registers_the_model_based_metrics():
@@ -34,7 +34,7 @@ def test_hook_registers_the_model_based_metrics():
         assert issubclass(cls, Metric)
         assert cls.definition and cls.description and cls.version == "1"
         assert cls.level in ("sample", "corpus") and cls.modalities == ("text",)
-        _, problems = resolve_params(cls.params, {})
+        _, problems = resolve_params(cls.params, {p.name: "base" for p in cls.params if p.required})
         assert not problems.items, (cls.name, problems.items)
     by_name = {c.name: c for c in got}
     assert by_name["mauve"].level == "corpus" and by_name["mauve"].max_bootstrap == 50

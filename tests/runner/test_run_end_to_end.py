@@ -387,3 +387,31 @@ def test_seed_spread_is_reported_apart_from_the_interval(tmp_path: Path, registr
     assert row["draws"] == "3"
     assert float(row["mean"]) == pytest.approx(mean) and float(row["sd"]) == pytest.approx(sd)
     assert "## Seed spread" in (out / "leaderboard.md").read_text()
+
+
+def test_top1_agreement_compares_two_fitted_models(tmp_path: Path, registry) -> None:
+    """1.0 against itself; below 1 between the original and the fitted model; equal to a direct computation."""
+    import numpy as np
+    import torch
+
+    data = tiny_benchmark(tmp_path, name="agree")
+    data["decoders"] = {"greedy": {"plugin": "greedy"}}
+    data["eval"].update({"datasets": ["other-set"], "contexts": 3})
+    data["metrics"] = {"agree-base": {"plugin": "top1-agreement", "against": "base"}}
+    bench = load_benchmark(write_yaml(tmp_path / "agree.yaml", data), registry)
+    runner = Runner(bench, RunOptions(results_root=tmp_path / "results", cache_root=tmp_path / "cache"))
+    summary = runner.run()
+    values = {s.recipe: s.value for s in summary.scores}
+    assert values["base"] == 1.0
+    assert 0.0 <= values["fit"] < 1.0
+
+    records = read_jsonl(tmp_path / "results" / "agree" / "cells" / "tiny__fit__greedy" / "generations.jsonl")
+    tiny = runner.fitted_handle("tiny", bench.recipes["base"], *runner.fit_key("tiny", bench.recipes["base"]))
+    base_top1 = [tiny.module(torch.tensor([r["context_ids"] + r["reference_ids"]])).logits[0].argmax(-1) for r in records]
+    fitted = runner.fitted_handle("tiny", bench.recipes["fit"], *runner.fit_key("tiny", bench.recipes["fit"]))
+    agree = []
+    for r, b in zip(records, base_top1):
+        f = fitted.module(torch.tensor([r["context_ids"] + r["reference_ids"]])).logits[0].argmax(-1)
+        n = len(r["context_ids"])
+        agree.append(float((b[n - 1 : -1] == f[n - 1 : -1]).float().mean()))
+    assert values["fit"] == pytest.approx(float(np.mean(agree)))

@@ -11,8 +11,9 @@ from .mauve_metric import Mauve
 from .perplexity import TeacherForcedPerplexity
 from .tf_entropy import TeacherForcedEntropy
 from .tf_topk_prob import TeacherForcedTopKProb
+from .top1_agreement import Top1Agreement
 
-METRICS = (Mauve, Coherence, TeacherForcedEntropy, TeacherForcedTopKProb, TeacherForcedPerplexity)
+METRICS = (Mauve, Coherence, TeacherForcedEntropy, TeacherForcedTopKProb, TeacherForcedPerplexity, Top1Agreement)
 
 __all__ = [
     "METRICS",
@@ -21,4 +22,5 @@ __all__ = [
     "TeacherForcedEntropy",
     "TeacherForcedPerplexity",
     "TeacherForcedTopKProb",
+    "Top1Agreement",
 ]

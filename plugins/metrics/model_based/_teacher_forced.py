@@ -66,7 +66,7 @@ def scored_sequences(records: list[dict[str, Any]], codec: Any, span: str) -> li
     return out
 
 
-def _forward_stats(handle: Any, items: list[tuple[list[int], int]], batch_size: int, top: int) -> list[dict[str, Any]]:
+def forward_stats(handle: Any, items: list[tuple[list[int], int]], batch_size: int, top: int) -> list[dict[str, Any]]:
     import numpy as np
     import torch
 
@@ -94,7 +94,10 @@ def _forward_stats(handle: Any, items: list[tuple[list[int], int]], batch_size: 
                 for row, i in enumerate(chunk):
                     seq, first = items[i]
                     if len(seq) <= first:
-                        results[i] = {"entropy": np.zeros(0), "nll": np.zeros(0), "topk": np.zeros((0, top))}
+                        results[i] = {
+                            "entropy": np.zeros(0), "nll": np.zeros(0), "topk": np.zeros((0, top)),
+                            "top1": np.zeros(0, dtype=np.int64),
+                        }  # fmt: skip
                         continue
                     scores = logits[row, first - 1 : len(seq) - 1].float()
                     targets = torch.tensor(seq[first:], dtype=torch.long, device=scores.device)
@@ -108,6 +111,7 @@ def _forward_stats(handle: Any, items: list[tuple[list[int], int]], batch_size: 
                         "entropy": entropy.double().cpu().numpy(),
                         "nll": nll.double().cpu().numpy(),
                         "topk": topk.double().cpu().numpy(),
+                        "top1": probs.argmax(-1).cpu().numpy(),
                     }
     finally:
         module.train(was_training)
@@ -134,7 +138,7 @@ class TeacherForcedMetric(Metric):
         entry = memo.get(digest)
         needed = max(self.topk_needed, MIN_TOPK_CACHED)
         if entry is None or entry["top"] < needed:
-            stats = _forward_stats(handle, items, int(self.option("batch_size")), needed)
+            stats = forward_stats(handle, items, int(self.option("batch_size")), needed)
             entry = {"top": needed, "stats": stats}
             memo[digest] = entry
         for record, stat in zip(samples, entry["stats"]):
