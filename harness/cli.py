@@ -202,30 +202,51 @@ def _parse_param(text: str) -> tuple[str, Any]:
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed.")
 @click.option("--train", "train_file", default=None, type=click.Path(),
               help="Training sequences for copying metrics: a train_samples.jsonl (token_ids per line).")
+@click.option("--model", "model_loader", default=None, metavar="LOADER",
+              help="Model loader for metrics that read a model (tf-entropy, perplexity, ...), e.g. embedded-smollm2.")
+@click.option("--model-param", "model_params", multiple=True, metavar="KEY=VALUE",
+              help="Parameter of the --model loader (repeatable), e.g. id=TinyLlama/TinyLlama_v1.1.")
+@click.option("--device", default="auto", show_default=True, help="Device for --model: cpu, cuda or auto.")
 @plugin_options
 def score(generations: str, metric_name: str, raw_params: tuple[str, ...], bootstrap: int, seed: int,
-          train_file: str | None) -> None:  # fmt: skip
+          train_file: str | None, model_loader: str | None, model_params: tuple[str, ...], device: str) -> None:  # fmt: skip
     """Score generations made elsewhere (JSONL with `text` or `output_text` per line) and print JSON."""
-    from harness.api import MetricContext
+    from harness.api import LoadContext, MetricContext
     from harness.params import resolve_params
     from harness.scoring import check_requirements, score_metric
+    from harness.store import default_cache_dir
 
-    registration = _state().plugins().registry.get("metric", metric_name)
+    registry = _state().plugins().registry
+    registration = registry.get("metric", metric_name)
     params, problems = resolve_params(registration.cls.params, dict(_parse_param(p) for p in raw_params))
     if problems.items:
         raise InputError("; ".join(f"--param {name}: {message}" for name, message in problems.items))
     records = read_generations(Path(generations))
-    from harness.store import default_cache_dir
-
-    metric = registration.cls(params)
-    metric.context = MetricContext(cache_dir=default_cache_dir() / "features")
+    context = MetricContext(cache_dir=default_cache_dir() / "features")
     if train_file:
         train = read_generations(Path(train_file))
         if any(not isinstance(r.get("token_ids"), list) for r in train):
             raise InputError(f"{train_file}: every line needs `token_ids` (a list of ints)")
-        metric.context = MetricContext(
-            train_sequences=[r["token_ids"] for r in train], cache_dir=default_cache_dir() / "features"
-        )
+        context.train_sequences = [r["token_ids"] for r in train]
+    if model_loader:
+        loader_reg = registry.get("model_loader", model_loader)
+        loader_params, problems = resolve_params(loader_reg.cls.params, dict(_parse_param(p) for p in model_params))
+        if problems.items:
+            raise InputError("; ".join(f"--model-param {name}: {message}" for name, message in problems.items))
+        loader = loader_reg.cls(loader_params)
+        loaded: list[Any] = []
+
+        def load_model() -> Any:
+            if not loaded:
+                from harness.runner import resolve_device
+
+                ctx = LoadContext(device=resolve_device(device), cache_dir=default_cache_dir() / "models")
+                loaded.append(loader.load(ctx))
+            return loaded[0]
+
+        context.model = load_model
+    metric = registration.cls(params)
+    metric.context = context
     check_requirements(metric, records, generations)
     try:
         interval = score_metric(metric, records, bootstrap, seed)

@@ -220,3 +220,27 @@ def test_self_bleu_on_a_single_line_is_an_input_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unexpected" not in err
     assert "at least 2" in err
+
+
+def test_model_based_metric_with_a_model_loader(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`--model` gives model-reading metrics (perplexity) a model; a random 258-token model scores near 258."""
+    from conftest import TINY_PLUGINS
+
+    path = tmp_path / "gens.jsonl"
+    rows = [
+        {"prompt_id": str(i), "text": "x", "reference_text": "y", "context_ids": [2 + i, 40, 90, 7],
+         "reference_ids": [100 + i, 30, 60, 200, 11]}
+        for i in range(5)
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    try:
+        main(["--plugins", str(TINY_PLUGINS), "score", "--metric", "perplexity", "--model", "tiny-llama",
+              "--model-param", "seed=1", "--device", "cpu", str(path)])  # fmt: skip
+    except SystemExit as exit_:
+        assert not exit_.code
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 5 and 150 < out["value"] < 400
+    with pytest.raises(SystemExit) as exit_:
+        main(["--plugins", str(TINY_PLUGINS), "score", "--metric", "perplexity", "--model", "tiny-lama", str(path)])
+    assert exit_.value.code == 2
+    assert 'did you mean "tiny-llama"' in capsys.readouterr().err
