@@ -96,3 +96,21 @@ def write_yaml(path: Path, data: Any) -> Path:
 @pytest.fixture
 def tiny_plugins_path() -> Path:
     return TINY_PLUGINS
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """tests/fixtures/tiny_plugins.py as a module (tiny_llama(), ByteCodec, TinyHandle)."""
+    return tiny_module()
+
+
+@pytest.fixture(scope="module")
+def model(tiny):
+    """A 2-layer random-init Llama over bytes, seed 0."""
+    return tiny.tiny_llama()
+
+
+@pytest.fixture
+def handle(tiny, model):
+    """The tiny model with its byte codec, as decoders receive it."""
+    return tiny.TinyHandle(model, tiny.ByteCodec(), device="cpu")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_PLUGINS, tiny_benchmark, tiny_module, write_yaml
+from conftest import TINY_PLUGINS, tiny_benchmark, write_yaml
 from harness.api import DecodeContext, FitContext
 from harness.errors import InputError
 from harness.params import resolve_params
@@ -41,21 +41,6 @@ TEXTS = [
     "valley thunder shadow quiet yellow engine island morning copper",
     "field river candle music winter bridge stone paper island garden",
 ]
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return tiny_module()
-
-
-@pytest.fixture(scope="module")
-def model(tiny):
-    return tiny.tiny_llama()
-
-
-@pytest.fixture
-def handle(tiny, model):
-    return tiny.TinyHandle(model, tiny.ByteCodec(), device="cpu")
 
 
 def ctx(seeds=None, train=None) -> DecodeContext:

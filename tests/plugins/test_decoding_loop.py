@@ -7,7 +7,6 @@ from functools import partial
 
 import pytest
 
-from conftest import tiny_module
 from harness.api import DecodeContext
 from harness_plugins.decoders.greedy import Greedy
 from harness_plugins.decoders.loop import decode, filter_top_k_top_p, greedy_pick, sampling_pick
@@ -19,21 +18,6 @@ LENGTHS = (3, 9, 6, 12, 1, 7)
 CONTEXTS = [[(i * 37 + 11 * j) % 250 + 2 for i in range(n)] for j, n in enumerate(LENGTHS)]
 SEEDS = [11, 22, 33, 44, 55, 66]
 NEW = 12
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return tiny_module()
-
-
-@pytest.fixture(scope="module")
-def model(tiny):
-    return tiny.tiny_llama()
-
-
-@pytest.fixture
-def handle(tiny, model):
-    return tiny.TinyHandle(model, tiny.ByteCodec(), device="cpu")
 
 
 def top_p_pick(p: float = 0.9, temperature: float = 0.7, top_k: int = 50):
