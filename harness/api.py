@@ -9,6 +9,7 @@ heavy libraries inside their methods, so ``harness plugins`` and ``harness valid
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
@@ -87,6 +88,23 @@ class ModelHandle:
 
     def load_weights(self, directory: Path) -> None:
         raise NotImplementedError
+
+
+@contextmanager
+def inference(module: "torch.nn.Module") -> Iterator[None]:
+    """Run ``module`` in eval mode under ``torch.inference_mode``, restoring its training flag afterwards.
+
+    Decoders and metrics may be handed a model in the middle of a recipe; they must not leave it changed.
+    """
+    import torch
+
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        module.train(was_training)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.api import DecodeContext, Decoder, Generation, ModelHandle
+from harness.api import DecodeContext, Decoder, Generation, ModelHandle, inference
 from harness.params import Param
 from harness_plugins.decoders.loop import cache_argument, left_pad, model_device, pad_id, returned_cache, step_stats
 
@@ -53,50 +53,45 @@ def contrastive_decode(handle: ModelHandle, contexts: list[list[int]], new_token
     top1s: list[list[float]] = [[] for _ in range(batch)]
     alive = torch.ones(batch, dtype=torch.bool, device=device)
     cache_kw = cache_argument(module)
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.inference_mode():
-            out = module(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, output_hidden_states=True)
-            hidden = unit(out.hidden_states[-1].float())  # [B, L, H], aligned with `mask`
-            logits = out.logits[:, -1, :].float()
-            cache = returned_cache(out)
-            next_pos = positions[:, -1:] + 1
-            for _ in range(new_tokens):
-                entropy, top1 = step_stats(logits)
-                k = min(top_k, logits.shape[-1])
-                top_probs, top_ids = torch.softmax(logits, dim=-1).topk(k, dim=-1)  # [B, k]
-                # run every row's k candidates as one batch of B·k single-token continuations
-                cache.batch_repeat_interleave(k)
-                step_mask = torch.cat([mask, alive.long().unsqueeze(-1)], dim=-1)
-                cand = module(
-                    input_ids=top_ids.reshape(-1, 1),
-                    attention_mask=step_mask.repeat_interleave(k, dim=0),
-                    position_ids=next_pos.repeat_interleave(k, dim=0),
-                    use_cache=True,
-                    output_hidden_states=True,
-                    **{cache_kw: cache},
-                )
-                cand_hidden = unit(cand.hidden_states[-1][:, -1, :].float()).view(batch, k, -1)
-                selected = contrastive_select(top_probs, cand_hidden, hidden, mask, alpha)
-                chosen = top_ids[rows, selected]
-                stopped = (chosen == eos) if eos is not None else torch.zeros_like(alive)
-                for row in torch.nonzero(alive & ~stopped).flatten().tolist():
-                    outputs[row].append(int(chosen[row]))
-                    entropies[row].append(float(entropy[row]))
-                    top1s[row].append(float(top1[row]))
-                alive = alive & ~stopped
-                if not bool(alive.any()):
-                    break
-                flat = rows * k + selected
-                cache = returned_cache(cand)
-                cache.batch_select_indices(flat)
-                logits = cand.logits[flat, -1, :].float()
-                hidden = torch.cat([hidden, cand_hidden[rows, selected].unsqueeze(1)], dim=1)
-                mask = step_mask
-                next_pos = next_pos + 1
-    finally:
-        module.train(was_training)
+    with inference(module):
+        out = module(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, output_hidden_states=True)
+        hidden = unit(out.hidden_states[-1].float())  # [B, L, H], aligned with `mask`
+        logits = out.logits[:, -1, :].float()
+        cache = returned_cache(out)
+        next_pos = positions[:, -1:] + 1
+        for _ in range(new_tokens):
+            entropy, top1 = step_stats(logits)
+            k = min(top_k, logits.shape[-1])
+            top_probs, top_ids = torch.softmax(logits, dim=-1).topk(k, dim=-1)  # [B, k]
+            # run every row's k candidates as one batch of B·k single-token continuations
+            cache.batch_repeat_interleave(k)
+            step_mask = torch.cat([mask, alive.long().unsqueeze(-1)], dim=-1)
+            cand = module(
+                input_ids=top_ids.reshape(-1, 1),
+                attention_mask=step_mask.repeat_interleave(k, dim=0),
+                position_ids=next_pos.repeat_interleave(k, dim=0),
+                use_cache=True,
+                output_hidden_states=True,
+                **{cache_kw: cache},
+            )
+            cand_hidden = unit(cand.hidden_states[-1][:, -1, :].float()).view(batch, k, -1)
+            selected = contrastive_select(top_probs, cand_hidden, hidden, mask, alpha)
+            chosen = top_ids[rows, selected]
+            stopped = (chosen == eos) if eos is not None else torch.zeros_like(alive)
+            for row in torch.nonzero(alive & ~stopped).flatten().tolist():
+                outputs[row].append(int(chosen[row]))
+                entropies[row].append(float(entropy[row]))
+                top1s[row].append(float(top1[row]))
+            alive = alive & ~stopped
+            if not bool(alive.any()):
+                break
+            flat = rows * k + selected
+            cache = returned_cache(cand)
+            cache.batch_select_indices(flat)
+            logits = cand.logits[flat, -1, :].float()
+            hidden = torch.cat([hidden, cand_hidden[rows, selected].unsqueeze(1)], dim=1)
+            mask = step_mask
+            next_pos = next_pos + 1
     return [Generation(outputs[i], entropies[i], top1s[i]) for i in range(batch)]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from harness.api import DecodeContext, Decoder, Generation, ModelHandle
 from harness.errors import InputError
 from harness.params import Param
-from harness_plugins.decoders.loop import decode, left_pad, model_device, pad_id, sampling_pick, scale_temperature, step_stats
+from harness_plugins.decoders.loop import decode, model_device, padded_logits, sampling_pick, scale_temperature, step_stats
 
 log = logging.getLogger("harness")
 
@@ -57,15 +57,7 @@ def context_logits(handle: ModelHandle, contexts: list[list[int]]) -> tuple[Any,
     """Raw float32 next-token logits at every real context position ([N, V]) and each position's row ([N])."""
     import torch
 
-    module = handle.module
-    input_ids, mask, positions = left_pad(contexts, pad_id(handle), model_device(module))
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.inference_mode():
-            logits = module(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits.float()
-    finally:
-        module.train(was_training)
+    logits, mask = padded_logits(handle, contexts)
     real = mask.bool()
     rows = torch.arange(len(contexts), device=mask.device).unsqueeze(-1).expand_as(mask)
     return logits[real], rows[real]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol, Sequence
 
-from harness.api import Generation, ModelHandle
+from harness.api import Generation, ModelHandle, inference
 
 
 class Pick(Protocol):
@@ -153,46 +153,50 @@ def decode(
     history = History(contexts, outputs)
     alive = torch.ones(batch, dtype=torch.bool, device=device)
     cache_kw = cache_argument(module)
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.inference_mode():
-            out = module(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True)
-            next_pos = positions[:, -1:] + 1
-            for step in range(new_tokens):
-                logits = out.logits[:, -1, :].float()
-                entropy, top1 = step_stats(logits)
-                scores = logits
-                history.step = step
-                for processor in processors:
-                    scores = processor(scores, history)
-                chosen = pick(scores, generators)
-                stopped = (chosen == eos) if eos is not None else torch.zeros_like(alive)
-                keep = (alive & ~stopped).tolist()
-                chosen_l, entropy_l, top1_l = chosen.tolist(), entropy.tolist(), top1.tolist()  # one sync each
-                for row in range(batch):
-                    if keep[row]:
-                        outputs[row].append(int(chosen_l[row]))
-                        entropies[row].append(float(entropy_l[row]))
-                        top1s[row].append(float(top1_l[row]))
-                alive = alive & ~stopped
-                if processors:
-                    history.alive = alive.tolist()
-                if not bool(alive.any()):
-                    break
-                step_ids = torch.where(alive, chosen, torch.full_like(chosen, pad)).unsqueeze(-1)
-                mask = torch.cat([mask, alive.long().unsqueeze(-1)], dim=-1)
-                out = module(
-                    input_ids=step_ids,
-                    attention_mask=mask,
-                    position_ids=next_pos,
-                    use_cache=True,
-                    **{cache_kw: returned_cache(out)},
-                )
-                next_pos = next_pos + 1
-    finally:
-        module.train(was_training)
+    with inference(module):
+        out = module(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        next_pos = positions[:, -1:] + 1
+        for step in range(new_tokens):
+            logits = out.logits[:, -1, :].float()
+            entropy, top1 = step_stats(logits)
+            scores = logits
+            history.step = step
+            for processor in processors:
+                scores = processor(scores, history)
+            chosen = pick(scores, generators)
+            stopped = (chosen == eos) if eos is not None else torch.zeros_like(alive)
+            keep = (alive & ~stopped).tolist()
+            chosen_l, entropy_l, top1_l = chosen.tolist(), entropy.tolist(), top1.tolist()  # one sync each
+            for row in range(batch):
+                if keep[row]:
+                    outputs[row].append(int(chosen_l[row]))
+                    entropies[row].append(float(entropy_l[row]))
+                    top1s[row].append(float(top1_l[row]))
+            alive = alive & ~stopped
+            if processors:
+                history.alive = alive.tolist()
+            if not bool(alive.any()):
+                break
+            step_ids = torch.where(alive, chosen, torch.full_like(chosen, pad)).unsqueeze(-1)
+            mask = torch.cat([mask, alive.long().unsqueeze(-1)], dim=-1)
+            out = module(
+                input_ids=step_ids,
+                attention_mask=mask,
+                position_ids=next_pos,
+                use_cache=True,
+                **{cache_kw: returned_cache(out)},
+            )
+            next_pos = next_pos + 1
     return [Generation(outputs[i], entropies[i], top1s[i]) for i in range(batch)]
+
+
+def padded_logits(handle: ModelHandle, sequences: Sequence[Sequence[int]]) -> tuple[Any, Any]:
+    """One teacher-forced pass over left-padded sequences: raw float32 logits [B, W, V] and the mask [B, W]."""
+    module = handle.module
+    input_ids, mask, positions = left_pad(sequences, pad_id(handle), model_device(module))
+    with inference(module):
+        logits = module(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits.float()
+    return logits, mask
 
 
 def rescore(handle: ModelHandle, contexts: Sequence[Sequence[int]], outputs: Sequence[Sequence[int]]) -> list[tuple[list[float], list[float]]]:
@@ -201,22 +205,11 @@ def rescore(handle: ModelHandle, contexts: Sequence[Sequence[int]], outputs: Seq
     For decoders whose search does not follow a single sequence step by step (beam search): the
     statistics of the chosen continuation, as the loop would have recorded them.
     """
-    import torch
 
     if not contexts:
         return []
-    module = handle.module
-    device = model_device(module)
-    full = [list(c) + list(o) for c, o in zip(contexts, outputs)]
-    input_ids, mask, positions = left_pad(full, pad_id(handle), device)
-    width = input_ids.shape[1]
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.inference_mode():
-            logits = module(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits.float()
-    finally:
-        module.train(was_training)
+    logits, mask = padded_logits(handle, [list(c) + list(o) for c, o in zip(contexts, outputs)])
+    width = mask.shape[1]
     result = []
     for row, (ctx, out) in enumerate(zip(contexts, outputs)):
         if not out:

@@ -24,7 +24,7 @@ import hashlib
 import json
 from typing import Any, ClassVar
 
-from harness.api import Metric
+from harness.api import Metric, inference
 from harness.params import Param
 
 from .featurizers import model_handle, scratch
@@ -76,45 +76,40 @@ def forward_stats(handle: Any, items: list[tuple[list[int], int]], batch_size: i
     pad = codec.pad_token_id if codec.pad_token_id is not None else 0
     results: list[dict[str, Any]] = [None] * len(items)  # type: ignore[list-item]
     order = sorted(range(len(items)), key=lambda i: len(items[i][0]))  # similar lengths per batch: less padding
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
-                width = max(1, max(len(items[i][0]) for i in chunk))
-                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(chunk), width), dtype=torch.long)
-                for row, i in enumerate(chunk):
-                    seq = items[i][0]
-                    if seq:
-                        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-                        mask[row, : len(seq)] = 1
-                logits = module(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-                for row, i in enumerate(chunk):
-                    seq, first = items[i]
-                    if len(seq) <= first:
-                        results[i] = {
-                            "entropy": np.zeros(0), "nll": np.zeros(0), "topk": np.zeros((0, top)),
-                            "top1": np.zeros(0, dtype=np.int64),
-                        }  # fmt: skip
-                        continue
-                    scores = logits[row, first - 1 : len(seq) - 1].float()
-                    targets = torch.tensor(seq[first:], dtype=torch.long, device=scores.device)
-                    logp = torch.log_softmax(scores, dim=-1)
-                    probs = logp.exp()
-                    entropy = -(probs * logp).nan_to_num().sum(-1)
-                    nll = -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-                    k = min(top, probs.shape[-1])
-                    topk = probs.topk(k, dim=-1).values.cumsum(-1)
+    with inference(module):
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            width = max(1, max(len(items[i][0]) for i in chunk))
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, i in enumerate(chunk):
+                seq = items[i][0]
+                if seq:
+                    ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+                    mask[row, : len(seq)] = 1
+            logits = module(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            for row, i in enumerate(chunk):
+                seq, first = items[i]
+                if len(seq) <= first:
                     results[i] = {
-                        "entropy": entropy.double().cpu().numpy(),
-                        "nll": nll.double().cpu().numpy(),
-                        "topk": topk.double().cpu().numpy(),
-                        "top1": probs.argmax(-1).cpu().numpy(),
-                    }
-    finally:
-        module.train(was_training)
+                        "entropy": np.zeros(0), "nll": np.zeros(0), "topk": np.zeros((0, top)),
+                        "top1": np.zeros(0, dtype=np.int64),
+                    }  # fmt: skip
+                    continue
+                scores = logits[row, first - 1 : len(seq) - 1].float()
+                targets = torch.tensor(seq[first:], dtype=torch.long, device=scores.device)
+                logp = torch.log_softmax(scores, dim=-1)
+                probs = logp.exp()
+                entropy = -(probs * logp).nan_to_num().sum(-1)
+                nll = -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+                k = min(top, probs.shape[-1])
+                topk = probs.topk(k, dim=-1).values.cumsum(-1)
+                results[i] = {
+                    "entropy": entropy.double().cpu().numpy(),
+                    "nll": nll.double().cpu().numpy(),
+                    "topk": topk.double().cpu().numpy(),
+                    "top1": probs.argmax(-1).cpu().numpy(),
+                }
     return results
 
 

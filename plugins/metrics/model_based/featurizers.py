@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.api import MetricContext
+from harness.api import MetricContext, inference
 from harness.errors import InputError
 from harness.params import Param
 from harness.store import atomic_write_bytes
@@ -198,25 +198,20 @@ def last_token_states(module: Any, sequences: Sequence[Sequence[int]], pad: int,
 
     device = next(module.parameters()).device
     feats = []
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(sequences), batch_size):
-                chunk = [list(s) for s in sequences[start : start + batch_size]]
-                width = max(len(s) for s in chunk)
-                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(chunk), width), dtype=torch.long)
-                for row, seq in enumerate(chunk):
-                    ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-                    mask[row, : len(seq)] = 1
-                out = module(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
-                last = out.hidden_states[-1]
-                lengths = torch.tensor([len(s) for s in chunk], device=last.device)
-                rows = torch.arange(len(chunk), device=last.device)
-                feats.append(last[rows, lengths - 1].float().cpu().numpy())
-    finally:
-        module.train(was_training)
+    with inference(module):
+        for start in range(0, len(sequences), batch_size):
+            chunk = [list(s) for s in sequences[start : start + batch_size]]
+            width = max(len(s) for s in chunk)
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, seq in enumerate(chunk):
+                ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+                mask[row, : len(seq)] = 1
+            out = module(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
+            last = out.hidden_states[-1]
+            lengths = torch.tensor([len(s) for s in chunk], device=last.device)
+            rows = torch.arange(len(chunk), device=last.device)
+            feats.append(last[rows, lengths - 1].float().cpu().numpy())
     return np.concatenate(feats, axis=0).astype(np.float32)
 
 
