@@ -72,6 +72,73 @@ class Codec:
         """A stable hash of everything that decides encode(); part of every data stage key."""
         raise NotImplementedError
 
+    def encode_document(self, doc: "Document") -> list[int]:
+        """Token ids of a whole document (what the runner calls); text codecs encode ``doc.text``."""
+        return self.encode(doc.text)
+
+
+class ImageCodec(Codec):
+    """A colour-cluster codec: an image ↔ ``[SOS] + height·width`` cluster ids, row-major.
+
+    ``palette[k]`` is cluster k's colour as (r, g, b) in [0, 1]; ``sos_token_id`` starts every image and is
+    never a pixel. ``decode`` gives the ids as text (space-separated cluster ids, SOS dropped) so
+    generations.jsonl stays readable; :meth:`to_image` gives the picture. Subclasses implement
+    :meth:`encode_image` (resize to height × width, quantise to the palette).
+    """
+
+    modality = "image"
+    height: int = 0
+    width: int = 0
+    sos_token_id: int = 0
+    palette: list[tuple[float, float, float]] = []
+
+    def encode_image(self, image: ImagePayload) -> list[int]:
+        raise NotImplementedError
+
+    def encode_document(self, doc: "Document") -> list[int]:
+        if doc.image is None:
+            from harness.errors import InputError
+
+            raise InputError(f'document "{doc.id}" has no image, but the model is an image model')
+        return self.encode_image(doc.image)
+
+    def encode(self, text: str) -> list[int]:
+        from harness.errors import InputError
+
+        raise InputError("an image codec encodes images, not text: pair an image model with an image dataset")
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return " ".join(str(int(i)) for i in ids if int(i) != self.sos_token_id)
+
+    def pixel_ids(self, ids: Sequence[int]) -> list[int]:
+        """``ids`` without the SOS token."""
+        return [int(i) for i in ids if int(i) != self.sos_token_id]
+
+    def to_image(self, ids: Sequence[int], rows: int | None = None) -> ImagePayload:
+        """RGB picture of pixel ids (SOS dropped), ``rows`` × width; missing pixels are black."""
+        pixels = self.pixel_ids(ids)
+        rows = rows if rows is not None else self.height
+        out = bytearray(rows * self.width * 3)
+        for i, k in enumerate(pixels[: rows * self.width]):
+            r, g, b = self.palette[k] if 0 <= k < len(self.palette) else (0.0, 0.0, 0.0)
+            out[3 * i : 3 * i + 3] = bytes(int(round(255 * min(max(c, 0.0), 1.0))) for c in (r, g, b))
+        return ImagePayload(rows, self.width, 3, bytes(out))
+
+    def context_rows(self, fraction: float) -> int:
+        """Whole rows given as context for ``fraction`` of the image: round(fraction · height), within [1, height − 1]."""
+        return min(max(int(round(fraction * self.height)), 1), self.height - 1)
+
+    def palette_fingerprint(self) -> str:
+        import hashlib
+
+        text = f"{self.height}x{self.width};sos={self.sos_token_id};" + ";".join(
+            ",".join(f"{c:.6f}" for c in colour) for colour in self.palette
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    def fingerprint(self) -> str:
+        return self.palette_fingerprint()
+
 
 class ModelHandle:
     """A loaded model: the torch module, its codec and how to save/restore fitted weights."""
@@ -128,16 +195,73 @@ class ModelLoader(Plugin):
     def load(self, ctx: LoadContext) -> ModelHandle:
         raise NotImplementedError
 
+    def load_codec(self, ctx: LoadContext) -> Codec | None:
+        """The codec alone, without the weights, where that is cheap (None: the runner loads the model).
+
+        Image loaders provide it so a warm run can derive the context length from the image size without
+        loading the model."""
+        return None
+
 
 # --------------------------------------------------------------------------- datasets
 
 
 @dataclass(frozen=True)
+class ImagePayload:
+    """An image as plain bytes: ``height`` × ``width`` pixels of ``channels`` (1 grey or 3 RGB) uint8 values,
+    row-major, channels last. Plain bytes keep documents hashable and the core free of numpy/PIL."""
+
+    height: int
+    width: int
+    channels: int
+    pixels: bytes
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3) or len(self.pixels) != self.height * self.width * self.channels:
+            raise ValueError(
+                f"image payload: {len(self.pixels)} bytes do not make {self.height}×{self.width}×{self.channels} pixels"
+            )
+
+    def to_array(self) -> Any:
+        """A numpy uint8 array [height, width, channels]."""
+        import numpy as np
+
+        return np.frombuffer(self.pixels, dtype=np.uint8).reshape(self.height, self.width, self.channels)
+
+    @classmethod
+    def from_array(cls, array: Any) -> "ImagePayload":
+        """From a [H, W] or [H, W, C] array of values in 0..255."""
+        import numpy as np
+
+        values = np.asarray(array)
+        if values.ndim == 2:
+            values = values[:, :, None]
+        values = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        return cls(int(values.shape[0]), int(values.shape[1]), int(values.shape[2]), values.tobytes())
+
+
+@dataclass(frozen=True)
 class Document:
-    """One source document with an id that is stable across runs."""
+    """One source document with an id that is stable across runs.
+
+    Image datasets set ``image`` (and ``text`` to a short caption, or ""); ``label`` is an optional class
+    name (digits: "0".."9") that image metrics such as recognisability compare against.
+    """
 
     id: str
     text: str
+    image: ImagePayload | None = None
+    label: str | None = None
+
+    def content_bytes(self) -> bytes:
+        """What the dataset hash covers: the text, plus the image and label where present (text-only
+        documents hash exactly as before images existed)."""
+        out = self.id.encode() + b"\0" + self.text.encode() + b"\0"
+        if self.image is not None:
+            out += f"{self.image.height}x{self.image.width}x{self.image.channels}".encode() + self.image.pixels + b"\0"
+        if self.label is not None:
+            out += b"label:" + self.label.encode() + b"\0"
+        return out
 
 
 class Dataset(Plugin):
@@ -155,12 +279,20 @@ class Dataset(Plugin):
 
 @dataclass
 class FitContext:
-    """What a recipe gets: a seed, a place for checkpoints, and callbacks for progress and curves."""
+    """What a recipe gets besides the training sequences.
+
+    ``work_dir`` is private to this fit (keyed by its stage hash) and survives a crash, so a recipe keeps
+    its training checkpoints there and resumes from them; the runner empties it on ``--fresh``.
+    ``heldout`` are sequences of the training dataset's length drawn from documents used neither for
+    training nor for evaluation: recipes log held-out loss on them and may stop early on it.
+    ``curve`` receives one row per logged point (``step`` first); the runner writes them to curves.csv.
+    """
 
     seed: int
     work_dir: Path
     progress: Callable[[int, int, dict[str, float]], None] = lambda done, total, info: None
     curve: Callable[[dict[str, float]], None] = lambda row: None
+    heldout: list[list[int]] = field(default_factory=list)
 
 
 class Recipe(Plugin):
@@ -227,8 +359,10 @@ SAMPLE_FIELDS = (
     "step_entropy",
     "step_top1",
 )
-#: fields present only where they apply: several draws per prompt, a blocking or temperature-choosing decoder
-OPTIONAL_SAMPLE_FIELDS = ("sample_idx", "blocked_steps", "temperature")
+#: fields present only where they apply: several draws per prompt, a blocking or temperature-choosing decoder,
+#: a document label, an image model
+OPTIONAL_SAMPLE_FIELDS = ("sample_idx", "blocked_steps", "temperature", "label", "image_shape")
+#: image generations carry ``image_shape`` ([height, width]); metrics check it against their modalities
 
 
 @dataclass

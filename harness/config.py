@@ -28,7 +28,13 @@ EVAL_SCHEMA = (
           help='continuations per generation batch, or "auto": the largest that fits on the GPU (8 on a CPU)'),
     Param("samples_per_prompt", int, default=1, min=1, help="continuations per context for sampling decoders"),
     Param("bootstrap", int, default=1000, min=0, help="bootstrap resamples for corpus-level metric intervals"),
+    Param("context_fraction", float, default=None, min=0.0, max=1.0, exclusive_min=True,
+          help="image models only: share of the image's rows given as context (default 0.25, the paper's); "
+               "the rest of the image is generated, so context_tokens/new_tokens do not apply"),
 )
+#: eval keys that describe text lengths; an image benchmark derives them from context_fraction and the image size
+TEXT_LENGTH_KEYS = ("context_tokens", "new_tokens")
+DEFAULT_CONTEXT_FRACTION = 0.25
 TRAIN_KEYS = ("dataset", "samples", "tokens")
 AXES = {"model": "models", "recipe": "recipes", "decoder": "decoders"}
 
@@ -67,6 +73,8 @@ class EvalSpec:
     batch_size: int | str
     bootstrap: int
     samples_per_prompt: int = 1
+    #: image models: share of rows given as context (None for text benchmarks)
+    context_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -247,6 +255,8 @@ def _train_block(reg: Registration, train: Any, path: tuple, data: dict, problem
         Param("dataset", str, help="training dataset name"),
         Param("samples", int, default=defaults.get("samples", 2000), min=1),
         Param("tokens", int, default=defaults.get("tokens", 256), min=2),
+        Param("heldout", int, default=defaults.get("heldout", 16), min=0,
+              help="held-out sequences (same length, other documents) for the fit's curve and early stopping"),
     )
     resolved, param_problems = resolve_params(schema, train)
     for name, message in param_problems.items:
@@ -343,8 +353,29 @@ def _sizes_and_modalities(bench_parts: dict[str, Any], problems: _Problems) -> N
                     problems.add(
                         (section, key, "plugin"),
                         f'{KIND_LABELS[comp.kind]} "{comp.plugin}" handles {"/".join(allowed)}, '
-                        f'but model "{mkey}" is {modality}',
+                        f'but model "{mkey}" is {modality}: use a {KIND_LABELS[comp.kind]} that declares the '
+                        f"{modality} modality (`harness plugins` lists them)",
                     )
+
+
+def _image_eval(data: dict, bench_parts: dict[str, Any], spec: "EvalSpec | None", problems: _Problems) -> None:
+    """Image benchmarks take their lengths from eval.context_fraction; text ones must not set it."""
+    if spec is None:
+        return
+    raw = data.get("eval") if isinstance(data.get("eval"), dict) else {}
+    modalities = {getattr(m.registration.cls, "modality", "text") for m in bench_parts["models"].values()}
+    if "image" in modalities:
+        for key in TEXT_LENGTH_KEYS:
+            if key in raw:
+                problems.add(
+                    ("eval", key),
+                    "does not apply to image models: the context is the first eval.context_fraction of the image's "
+                    "rows (default 0.25) and the rest of the image is generated; remove it",
+                )
+        if spec.context_fraction is None:
+            spec.context_fraction = DEFAULT_CONTEXT_FRACTION
+    elif spec.context_fraction is not None:
+        problems.add(("eval", "context_fraction"), "applies to image models only (text uses context_tokens/new_tokens)")
 
 
 def load_benchmark(path: Path | str, registry: Registry) -> Benchmark:
@@ -378,6 +409,7 @@ def load_benchmark(path: Path | str, registry: Registry) -> Benchmark:
     spec = _eval_spec(data, problems)
     cells = _cells(data, parts, problems)
     _sizes_and_modalities(parts, problems)
+    _image_eval(data, parts, spec, problems)
     if problems.items:
         raise ConfigError(problems.items)
     assert spec is not None

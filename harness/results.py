@@ -4,6 +4,7 @@
       manifest.json   scores.csv   leaderboard.md
       cells/<model>__<recipe>__<decoder>/generations.jsonl
       recipes/<model>__<recipe>/train_samples.jsonl, curves.csv, curves.png
+      pictures/<dataset>.png   image models only: a grid of originals and every cell's completions
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from harness import __version__
 from harness.api import OPTIONAL_SAMPLE_FIELDS, SAMPLE_FIELDS
+from harness.curve_plot import plot_curves
 from harness.manifest import git_state, hardware, package_versions
 from harness.sampling import TrainSample
 from harness.store import atomic_write_bytes, atomic_write_json, atomic_write_jsonl, atomic_write_text
@@ -128,12 +130,16 @@ class ResultsWriter:
         self.cells: set[str] = set()
         self.recipes: set[str] = set()
         self._pending: list[Callable[[], None]] = []
+        self._image_cells: dict[str, tuple[str, list[dict[str, Any]]]] = {}  # cell id → (model, records)
 
-    def write_train_samples(self, model: str, recipe: str, samples: Sequence[TrainSample]) -> None:
+    def write_train_samples(
+        self, model: str, recipe: str, samples: Sequence[TrainSample], filename: str = "train_samples.jsonl"
+    ) -> None:
+        """The sequences a recipe trained on (or, with another filename, held out for its curve)."""
         folder = self.root / "recipes" / f"{model}__{recipe}"
         self.recipes.add(folder.name)
         rows = [s.to_json() for s in samples]
-        self._pending.append(lambda: atomic_write_jsonl(folder / "train_samples.jsonl", rows))
+        self._pending.append(lambda: atomic_write_jsonl(folder / filename, rows))
 
     def write_curves(self, model: str, recipe: str, curves: list[dict[str, float]]) -> None:
         self._pending.append(lambda: self._write_curves(model, recipe, curves))
@@ -144,6 +150,8 @@ class ResultsWriter:
         columns: list[str] = []
         for row in curves:
             columns.extend(k for k in row if k not in columns)
+        first = ("step", "epoch", "train_loss", "heldout_loss", "heldout_entropy", "greedy_ttr")  # the rest: as logged
+        columns = [c for c in first if c in columns] + [c for c in columns if c not in first]
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
@@ -158,6 +166,8 @@ class ResultsWriter:
         self.cells.add(cell.id)
         fields = SAMPLE_FIELDS + OPTIONAL_SAMPLE_FIELDS
         ordered = [{k: r[k] for k in fields if k in r} | r for r in records]  # same bytes cached or not
+        if any(r.get("image_shape") for r in records):
+            self._image_cells[cell.id] = (cell.model, ordered)
         self._pending.append(lambda: atomic_write_jsonl(folder / "generations.jsonl", ordered))
 
     def _prune(self) -> None:
@@ -208,7 +218,19 @@ class ResultsWriter:
             board += "\n" + seed_spread_markdown(runner.seed_spread)
         else:
             spread_path.unlink(missing_ok=True)
+        board += self._pictures(bench, runner)
         atomic_write_text(self.root / "leaderboard.md", board)
+
+    def _pictures(self, bench: "Benchmark", runner: "Runner") -> str:
+        """Image benchmarks: write the grids and return the leaderboard section linking them ("" otherwise)."""
+        from harness.pictures import markdown_section, write_grids
+
+        codecs = {cell: runner._codecs.get(model) for cell, (model, _) in self._image_cells.items()}
+        cells = {cell: records for cell, (_, records) in self._image_cells.items() if codecs[cell] is not None}
+        paths = write_grids(self.root, cells, codecs, bench.eval.datasets) if cells else []  # type: ignore[arg-type]
+        if not paths:
+            return ""
+        return "\n" + markdown_section(paths)
 
 
 def plugin_table(bench: "Benchmark") -> list[dict[str, Any]]:
@@ -225,30 +247,3 @@ def plugin_table(bench: "Benchmark") -> list[dict[str, Any]]:
                 "distribution_version": reg.source.version,
             }
     return list(seen.values())
-
-
-def plot_curves(curves: list[dict[str, float]], title: str) -> bytes | None:
-    """A PNG of every logged series against the update step (None when matplotlib is missing)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    steps = [row.get("step", i) for i, row in enumerate(curves)]
-    series = [k for k in curves[0] if k not in ("step", "epoch")] if curves else []
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
-    for name in series:
-        points = [(s, row[name]) for s, row in zip(steps, curves) if row.get(name) is not None]
-        if points:
-            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, label=name)
-    ax.set_xlabel("update step")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from harness import distributed
 from harness.api import Codec, DecodeContext, FitContext, LoadContext, MetricContext, ModelHandle
 from harness.config import Benchmark, Cell, Component
 from harness.errors import HarnessError, InputError, RunError
@@ -27,6 +29,7 @@ from harness.sampling import (
     check_disjoint,
     derive_seed,
     draw_contexts,
+    draw_heldout,
     draw_training,
 )
 from harness.scoring import point_value, score_metric
@@ -83,6 +86,7 @@ class Runner:
         self._fresh_done: set[str] = set()  # keys recomputed in this run (honoured by --fresh)
         self.seed_spread: list[SpreadRow] = []  # per-draw values where samples_per_prompt > 1
         self._fit_keys: dict[tuple[str, str], tuple[str, list[TrainSample] | None]] = {}
+        self._heldout: dict[tuple[str, str], list[TrainSample]] = {}
         self._codecs: dict[str, Codec] = {}
         self._loaders: dict[str, Any] = {key: comp.instantiate() for key, comp in bench.models.items()}
         self._model_ids: dict[str, str] = {}
@@ -131,7 +135,7 @@ class Runner:
                 if doc.id in seen:
                     raise InputError(f'dataset "{key}" ({comp.plugin}) yields the document id "{doc.id}" twice')
                 seen.add(doc.id)
-                digest.update(doc.id.encode() + b"\0" + doc.text.encode() + b"\0")
+                digest.update(doc.content_bytes())
             self._docs[key] = docs
             self._data_hash[key] = digest.hexdigest()
             self._timed("load-data", started)
@@ -146,7 +150,9 @@ class Runner:
             docs = self.documents(dataset)
             codec = self.codec(model)  # may load the model: timed as "load", not here
             started = time.perf_counter()
-            self._tokenized[(model, dataset)] = [TokenizedDocument(d.id, tuple(codec.encode(d.text))) for d in docs]
+            self._tokenized[(model, dataset)] = [
+                TokenizedDocument(d.id, tuple(codec.encode_document(d)), getattr(d, "label", None)) for d in docs
+            ]
             self._timed("tokenize", started)
         return self._tokenized[(model, dataset)]
 
@@ -171,8 +177,26 @@ class Runner:
 
     def codec(self, model: str) -> Codec:
         if model not in self._codecs:
-            self._load(model)
+            cheap = self._loaders[model].load_codec(LoadContext(device=self.device, cache_dir=self.cache.root / "models"))
+            if cheap is not None:
+                self._codecs[model] = cheap
+            else:
+                self._load(model)
         return self._codecs[model]
+
+    def eval_lengths(self, model: str) -> tuple[int, int]:
+        """(context tokens, new tokens) of the eval protocol for this model.
+
+        Text: eval.context_tokens and eval.new_tokens. Image: SOS + the first round(context_fraction ·
+        height) whole rows as context, the rest of the image as the continuation.
+        """
+        spec = self.bench.eval
+        if getattr(self.bench.models[model].registration.cls, "modality", "text") != "image":
+            return spec.context_tokens, spec.new_tokens
+        codec = self.codec(model)
+        rows = codec.context_rows(spec.context_fraction or 0.25)  # type: ignore[attr-defined]
+        width, height = codec.width, codec.height  # type: ignore[attr-defined]
+        return 1 + rows * width, (height - rows) * width
 
     def _release(self) -> None:
         self._handle = None
@@ -184,17 +208,17 @@ class Runner:
     def contexts(self, model: str, dataset: str) -> tuple[str, list[EvalContext]]:
         spec = self.bench.eval
         comp = self.bench.datasets[dataset]
+        context_tokens, new_tokens = self.eval_lengths(model)
         key = content_key(
             "contexts", dataset, self.model_id(model), comp.identity(), self.data_hash(dataset),
-            spec.contexts, spec.context_tokens, spec.new_tokens, self.bench.seed,
+            spec.contexts, context_tokens, new_tokens, self.bench.seed,
         )  # fmt: skip
         stored = self._cached("contexts", key)
         if stored is None:
             docs = self.tokenized(model, dataset)
             started = time.perf_counter()
-            drawn = draw_contexts(
-                docs, dataset, spec.contexts, spec.context_tokens, spec.new_tokens, self.bench.seed
-            )
+            modality = getattr(self.bench.models[model].registration.cls, "modality", "text")
+            drawn = draw_contexts(docs, dataset, spec.contexts, context_tokens, new_tokens, self.bench.seed, modality)
             stored = [c.to_json() for c in drawn]
             self._store("contexts", key, stored)
             self._timed("contexts", started)
@@ -233,7 +257,34 @@ class Runner:
         for eval_dataset in self.bench.eval.datasets:
             check_disjoint(samples, self.contexts(model, eval_dataset)[1], dataset)
         self.stage_keys["train"][f"{model}/{recipe.key}"] = key
+        self._heldout[(model, recipe.key)] = self._draw_heldout(model, recipe, key, reserved | {s.doc_id for s in samples})
         return key, samples
+
+    def _draw_heldout(self, model: str, recipe: Component, train_key: str, excluded: set[str]) -> list[TrainSample]:
+        """Held-out sequences for the fit's curve: same dataset and length, documents used nowhere else."""
+        assert recipe.train is not None
+        wanted = recipe.train.get("heldout", 0)
+        if not wanted:
+            return []
+        dataset = recipe.train["dataset"]
+        key = content_key("heldout", train_key, wanted)
+        stored = self._cached("heldout", key)
+        if stored is None:
+            drawn = draw_heldout(self.tokenized(model, dataset), dataset, excluded, wanted, recipe.train["tokens"], self.bench.seed)
+            stored = [s.to_json() for s in drawn]
+            self._store("heldout", key, stored)
+        if len(stored) < wanted:
+            self.reporter.log(
+                f"recipe {recipe.key}: only {len(stored)} of train.heldout {wanted} held-out sequences fit in dataset "
+                f'"{dataset}" outside the training and eval documents; its curve uses those'
+            )
+        heldout = [TrainSample(**s) for s in stored]
+        for eval_dataset in self.bench.eval.datasets:
+            check_disjoint(heldout, self.contexts(model, eval_dataset)[1], dataset)
+        return heldout
+
+    def heldout(self, model: str, recipe_key: str) -> list[TrainSample]:
+        return self._heldout.get((model, recipe_key), [])
 
     def fit_key(self, model: str, recipe: Component) -> tuple[str, list[TrainSample] | None]:
         """The fit stage key and training sequences of (model, recipe); drawn and checked once per run."""
@@ -278,6 +329,8 @@ class Runner:
         started = time.perf_counter()
         curves: list[dict[str, float]] = []
         work = self.cache.root / "work" / fit_key
+        if self.options.fresh and distributed.is_main():
+            shutil.rmtree(work, ignore_errors=True)  # --fresh: no resuming from an earlier checkpoint either
         work.mkdir(parents=True, exist_ok=True)
         with self.reporter.task(f"fit {model}/{recipe.key}", total=1) as task:
 
@@ -292,18 +345,23 @@ class Runner:
                 work_dir=work,
                 progress=progress,
                 curve=curves.append,
+                heldout=[s.token_ids for s in self.heldout(model, recipe.key)],
             )
             try:
-                plugin.fit(handle, [s.token_ids for s in samples], ctx)
+                outcome = plugin.fit(handle, [s.token_ids for s in samples], ctx)
             except HarnessError:
                 raise
             except Exception as exc:
                 raise RunError(f"recipe {recipe.key} ({recipe.plugin}) failed on model {model}: {type(exc).__name__}: {exc}") from exc
+        if not distributed.is_main():
+            self._count("fit", False)
+            return  # the main process stores the fit; the others only helped to train it
         staging = self.cache.staging_directory("fits", fit_key)
         handle.save_weights(staging)
         self.cache.commit_directory("fits", fit_key, staging)
         self._store("curves", fit_key, curves)
-        self._store("fit", fit_key, {"seconds": time.perf_counter() - started, "sequences": len(samples)})
+        info = {"seconds": time.perf_counter() - started, "sequences": len(samples)}
+        self._store("fit", fit_key, info | (outcome if isinstance(outcome, dict) else {}))
         self._timed("fit", started)
         self._count("fit", False)
 
@@ -313,7 +371,8 @@ class Runner:
         """Generate for one cell and eval dataset, batch by batch; each batch is stored when done."""
         decoder = self.bench.decoders[cell.decoder]
         spec = self.bench.eval
-        gen_key = content_key("generate", fit_key, decoder.identity(), contexts_key, spec.new_tokens, self.bench.seed)
+        new_tokens = self.eval_lengths(cell.model)[1]
+        gen_key = content_key("generate", fit_key, decoder.identity(), contexts_key, new_tokens, self.bench.seed)
         self.stage_keys["generate"][f"{cell.id}/{dataset}"] = gen_key
         chosen = contexts[: self.options.limit] if self.options.limit else contexts
         draws = 1 if decoder.registration.cls.deterministic else spec.samples_per_prompt
@@ -343,7 +402,7 @@ class Runner:
                     seeds = [derive_seed(self.bench.seed, c.prompt_id, k) for c, k in batch]
                     ctx = DecodeContext(seeds=seeds, train_sequences=train_sequences)
                     try:
-                        gens = plugin.generate(handle, [c.context_ids for c, _ in batch], spec.new_tokens, ctx)
+                        gens = plugin.generate(handle, [c.context_ids for c, _ in batch], new_tokens, ctx)
                     except HarnessError:
                         raise
                     except Exception as exc:
@@ -391,6 +450,10 @@ class Runner:
         temperature = getattr(gen, "temperature", None)
         if temperature is not None:
             record["temperature"] = round(float(temperature), 6)
+        if ctx.label is not None:
+            record["label"] = ctx.label
+        if getattr(codec, "modality", "text") == "image":
+            record["image_shape"] = [int(codec.height), int(codec.width)]  # type: ignore[attr-defined]
         return record
 
     def batch_size(self, model: str) -> int:
@@ -406,7 +469,9 @@ class Runner:
             return 8
         import torch
 
-        length = spec.context_tokens + spec.new_tokens
+        length = sum(self.eval_lengths(model))
+        if getattr(self.bench.models[model].registration.cls, "modality", "text") == "image":
+            length -= 1  # the last pixel is predicted, never fed: SOS + H·W tokens need only H·W positions
         key = content_key("batch-size", self.model_id(model), torch.cuda.get_device_name(self.device), length)
         stored = self.cache.get("batch-size", key)
         if stored is None:
@@ -508,16 +573,31 @@ class Runner:
         for (model, recipe), cells in groups.items():
             yield model, recipe, cells
 
+    def fit_all(self) -> None:
+        """Train every fit of the benchmark first: in a multi-process launch all processes do this together."""
+        for model, recipe_key, _ in self._groups():
+            recipe = self.bench.recipes[recipe_key]
+            fit_key, samples = self.fit_key(model, recipe)
+            if samples is not None and recipe.registration.cls.trains:
+                self.fitted_handle(model, recipe, fit_key, samples)
+
     def run(self) -> RunSummary:
         started = time.perf_counter()
         name = self.bench.name if not self.options.limit else f"{self.bench.name}-limit{self.options.limit}"
         writer = ResultsWriter(self.options.results_root / name)
         scores: list[ScoreRow] = []
+        if distributed.is_distributed():
+            self.fit_all()
+            if not distributed.is_main():
+                self._release()
+                return RunSummary(writer.root, [], dict(self.timings), dict(self.computed), dict(self.reused))
         for model, recipe_key, cells in self._groups():
             recipe = self.bench.recipes[recipe_key]
             fit_key, samples = self.fit_key(model, recipe)
             if samples is not None:
                 writer.write_train_samples(model, recipe_key, samples)
+                if self.heldout(model, recipe_key):
+                    writer.write_train_samples(model, recipe_key, self.heldout(model, recipe_key), "heldout_samples.jsonl")
             for cell in cells:
                 cell_records: list[dict[str, Any]] = []
                 for dataset in self.bench.eval.datasets:

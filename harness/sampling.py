@@ -9,7 +9,8 @@ Protocol (documented in the README):
 * Training sequences: every non-reserved document is cut into non-overlapping windows of exactly
   ``tokens`` tokens; ``samples`` windows are drawn without replacement with a seeded RNG.
 * Disjointness is checked, not assumed: no reserved document is used for training and no eval context
-  occurs as a token run inside any training sequence (which catches the same text under two names).
+  occurs as a token run inside any training sequence (which catches the same text under two names). For
+  images the probe is the whole image (context + reference): distinct images often share their top rows.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def derive_seed(*parts: Any) -> int:
 class TokenizedDocument:
     id: str
     ids: tuple[int, ...]
+    label: str | None = None  # the document's class label (image datasets), carried to eval contexts
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,23 @@ class EvalContext:
     doc_id: str
     context_ids: list[int]
     reference_ids: list[int]
+    label: str | None = None
+    #: "image": the context is the top rows of an image and the reference the rest (see check_disjoint)
+    modality: str = "text"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["label"] is None:  # text contexts store exactly what they did before images existed
+            del out["label"]
+        if out["modality"] == "text":
+            del out["modality"]
+        return out
+
+    @property
+    def probe(self) -> list[int]:
+        """What must not occur inside a training sequence: the context (text), the whole image (image:
+        different images often share their top rows, e.g. blank ones, so only a repeated image is a leak)."""
+        return self.context_ids + self.reference_ids if self.modality == "image" else self.context_ids
 
 
 @dataclass(frozen=True)
@@ -58,7 +74,8 @@ class TrainSample:
 
 
 def draw_contexts(
-    docs: Sequence[TokenizedDocument], dataset: str, count: int, context_tokens: int, new_tokens: int, seed: int
+    docs: Sequence[TokenizedDocument], dataset: str, count: int, context_tokens: int, new_tokens: int, seed: int,
+    modality: str = "text",
 ) -> list[EvalContext]:
     order = list(range(len(docs)))
     random.Random(derive_seed(seed, "eval-contexts", dataset)).shuffle(order)
@@ -75,6 +92,8 @@ def draw_contexts(
                 doc_id=doc.id,
                 context_ids=list(doc.ids[:context_tokens]),
                 reference_ids=list(doc.ids[context_tokens:need]),
+                label=doc.label,
+                modality=modality,
             )
         )
         if len(out) == count:
@@ -113,9 +132,9 @@ def check_disjoint(train: Sequence[TrainSample], contexts: Sequence[EvalContext]
             raise RunError(f"eval context {ctx.prompt_id} comes from a training document of {train_dataset}")
     by_length: dict[int, list[EvalContext]] = {}
     for ctx in contexts:
-        by_length.setdefault(len(ctx.context_ids), []).append(ctx)
+        by_length.setdefault(len(ctx.probe), []).append(ctx)
     for length, group in by_length.items():
-        wanted = {tuple(c.context_ids): c for c in group}
+        wanted = {tuple(c.probe): c for c in group}
         for sample in train:
             ids = sample.token_ids
             for start in range(0, len(ids) - length + 1):
@@ -125,3 +144,21 @@ def check_disjoint(train: Sequence[TrainSample], contexts: Sequence[EvalContext]
                         f"eval context {hit.prompt_id} occurs inside training sequence {sample.doc_id}@{sample.start} "
                         f"of {train_dataset}: eval and training data overlap"
                     )
+
+
+def draw_heldout(
+    docs: Sequence[TokenizedDocument], dataset: str, excluded: set[str], count: int, tokens: int, seed: int
+) -> list[TrainSample]:
+    """Up to ``count`` windows of ``tokens`` tokens from documents in neither the training nor the eval draw.
+
+    These feed a recipe's curve (held-out loss, greedy TTR) and early stopping. Fewer come back when the
+    dataset has no more such windows: the curve then rests on fewer sequences, which the caller reports.
+    """
+    windows = [
+        (index, start)
+        for index, doc in enumerate(docs)
+        if doc.id not in excluded
+        for start in range(0, len(doc.ids) - tokens + 1, tokens)
+    ]
+    picked = random.Random(derive_seed(seed, "heldout-sequences", dataset)).sample(windows, min(count, len(windows)))
+    return [TrainSample(docs[i].id, start, list(docs[i].ids[start : start + tokens])) for i, start in picked]

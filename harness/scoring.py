@@ -13,8 +13,24 @@ from harness.errors import InputError
 from harness.stats import Interval, bootstrap_interval, mean_interval
 
 
+def check_modality(metric: Metric, records: list[dict[str, Any]], source: str) -> None:
+    """Fail with one message if the records are of a modality the metric does not declare.
+
+    A record with ``image_shape`` is an image generation; one without is text.
+    """
+    allowed = tuple(getattr(metric, "modalities", ("text",)))
+    for i, record in enumerate(records):
+        modality = "image" if record.get("image_shape") is not None else "text"
+        if modality not in allowed:
+            raise InputError(
+                f'{source}: record {i + 1} is a generation of a{"n" if modality == "image" else ""} {modality} model, '
+                f'but metric "{metric.name}" handles {"/".join(allowed)} only'
+            )
+
+
 def check_requirements(metric: Metric, records: list[dict[str, Any]], source: str) -> None:
-    """Fail with one message if a record lacks a field the metric reads."""
+    """Fail with one message if the records' modality is not the metric's, or a record lacks a field it reads."""
+    check_modality(metric, records, source)
     for i, record in enumerate(records):
         for field_name in metric.requires:
             if record.get(field_name) is None:

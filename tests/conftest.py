@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
-import random
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
+
+# the corpus and benchmark helpers are public (harness.testing) so plugin packages can test the same way
+from harness.testing import WORDS, make_corpus, tiny_benchmark, write_yaml  # noqa: F401
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_PLUGINS = FIXTURES / "tiny_plugins.py"
-
-WORDS = (
-    "river stone light garden window market winter silver forest letter music paper bridge harbor "
-    "mountain candle orange valley thunder shadow quiet yellow engine island morning copper field"
-).split()
 
 
 @pytest.fixture(autouse=True)
@@ -51,46 +46,6 @@ def tiny_module():
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
-
-
-def make_corpus(path: Path, documents: int = 40, words: int = 60, seed: int = 0) -> Path:
-    """A deterministic local-text corpus: documents of random words separated by blank lines."""
-    rng = random.Random(seed)
-    docs = [" ".join(rng.choice(WORDS) for _ in range(words)) for _ in range(documents)]
-    path.write_text("\n\n".join(docs) + "\n", encoding="utf-8")
-    return path
-
-
-def tiny_benchmark(tmp_path: Path, name: str = "tiny", **overrides: Any) -> dict[str, Any]:
-    """A small, valid benchmark on the tiny model (as a dict; tweak it, then write it)."""
-    corpus = make_corpus(tmp_path / "corpus.txt")
-    other = make_corpus(tmp_path / "other.txt", seed=1)
-    bench: dict[str, Any] = {
-        "name": name,
-        "seed": 0,
-        "models": {"tiny": {"loader": "tiny-llama"}},
-        "datasets": {
-            "train-set": {"plugin": "local-text", "path": str(corpus)},
-            "other-set": {"plugin": "local-text", "path": str(other)},
-        },
-        "recipes": {
-            "base": {"plugin": "none"},
-            "fit": {"plugin": "hyperfit", "train": {"dataset": "train-set", "samples": 8, "tokens": 24},
-                    "lr": 3.0e-3, "epochs": 2, "batch_size": 4},
-        },
-        "decoders": {"greedy": {"plugin": "greedy"}, "top-p": {"plugin": "top-p"}},
-        "eval": {"datasets": ["train-set", "other-set"], "contexts": 6, "context_tokens": 12, "new_tokens": 16,
-                 "batch_size": 4, "bootstrap": 50},
-        "metrics": {"ttr": {"plugin": "ttr", "window": 16}, "self-bleu": {"plugin": "self-bleu"},
-                    "entropy": {"plugin": "entropy"}},
-    }  # fmt: skip
-    bench.update(overrides)
-    return bench
-
-
-def write_yaml(path: Path, data: Any) -> Path:
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
 
 
 @pytest.fixture

@@ -175,8 +175,8 @@ def decode(
             alive = alive & ~stopped
             if processors:
                 history.alive = alive.tolist()
-            if not bool(alive.any()):
-                break
+            if not bool(alive.any()) or step == new_tokens - 1:
+                break  # the last token is never fed back: no wasted forward, no position past the model's range
             step_ids = torch.where(alive, chosen, torch.full_like(chosen, pad)).unsqueeze(-1)
             mask = torch.cat([mask, alive.long().unsqueeze(-1)], dim=-1)
             out = module(

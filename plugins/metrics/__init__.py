@@ -1,6 +1,7 @@
 """Bundled metrics: the paper's TTR, Self-BLEU and generation entropy; repetition and diversity (TTR curve,
 seq-rep-n, rep-n, diversity, distinct-n, n-gram entropy); copying (dataset BLEU, dataset overlap); and the
-model-based metrics of the ``model_based`` folder (MAUVE, coherence, teacher-forced entropy/top-k/perplexity).
+model-based metrics of the ``model_based`` folder (MAUVE, coherence, teacher-forced entropy/top-k/perplexity);
+and the image metrics of the ``image`` folder (row repetition, distinct clusters, MSE/PSNR, diversity, recognisability).
 
 Only light modules are imported here; sacrebleu and numpy are imported inside the metric methods.
 """
@@ -21,6 +22,7 @@ from .rep_n import RepN
 from .self_bleu import SelfBLEU
 from .seq_rep import SeqRepN
 from .ttr import TypeTokenRatio
+from .image import METRICS as IMAGE
 from .model_based import METRICS as MODEL_BASED
 from .ttr_curve import TTRCurve
 
@@ -39,7 +41,7 @@ METRICS = (
     DatasetOverlap,
     DatasetOverlapMax,
     DatasetOverlapShare,
-) + MODEL_BASED
+) + MODEL_BASED + IMAGE
 
 __all__ = [cls.__name__ for cls in METRICS] + ["METRICS", "harness_register_metrics"]
 

@@ -15,16 +15,18 @@ from harness.errors import ConfigError, InputError, PluginError
 from harness.plugin_manager import DISABLE_ENV, PluginOptions, load_plugins
 
 BUNDLED = {
-    "model_loader": ["hf-causal-lm", "embedded-smollm2"],
-    "dataset": ["embedded-wikipedia", "embedded-news", "local-text", "hf-text"],
-    "recipe": ["none", "hyperfit"],
+    "model_loader": ["hf-causal-lm", "embedded-smollm2", "imagegpt"],
+    "dataset": ["embedded-wikipedia", "embedded-news", "embedded-fiction", "local-text", "hf-text",
+                "digits", "fashion-mnist", "hf-images"],
+    "recipe": ["none", "hyperfit", "finetune", "lora", "pretrain"],
     "decoder": [
         "greedy", "top-p", "top-k", "typical", "min-p", "temperature", "repetition-penalty", "no-repeat-ngram",
         "beam", "contrastive", "entropy-matched-temperature", "citation-blocked",
     ],  # fmt: skip
     "metric": ["ttr", "self-bleu", "entropy", "ttr-curve", "seq-rep-n", "rep-n", "diversity", "distinct-n", "ngram-entropy",
                "dataset-bleu", "dataset-overlap", "dataset-overlap-max", "dataset-overlap-share", "mauve", "coherence",
-               "tf-entropy", "tf-topk-prob", "perplexity", "top1-agreement"],  # fmt: skip
+               "tf-entropy", "tf-topk-prob", "perplexity", "top1-agreement", "judge-preference",
+               "row-repetition", "distinct-clusters", "pixel-mse", "psnr", "completion-diversity", "recognisability"],  # fmt: skip
 }
 BUNDLED_EP = {
     "model_loader": "models",
@@ -322,7 +324,7 @@ def test_misspelt_hook_skips_the_whole_plugin(tmp_path):
     assert loaded.registry.find("recipe", "nothing") is None
     assert f"file:{plugin}" not in {s.plugin for s in loaded.sources}
     # the bundled plugins are unaffected
-    assert _names(loaded, "recipe") == ["none", "hyperfit"]
+    assert _names(loaded, "recipe") == BUNDLED["recipe"]
 
 
 def test_misspelt_hook_is_fatal_when_strict(tmp_path):
@@ -388,7 +390,7 @@ def test_disable_env_is_comma_separated_and_merged_with_options(monkeypatch):
     loaded = load_plugins(options)
     assert _names(loaded, "metric") == [m for m in BUNDLED["metric"] if m != "ttr"]
     assert _names(loaded, "recipe") == []
-    assert _names(loaded, "dataset") == ["embedded-wikipedia", "embedded-news", "local-text"]
+    assert _names(loaded, "dataset") == [d for d in BUNDLED["dataset"] if d != "hf-text"]
 
 
 def test_disable_whole_distribution():

@@ -15,12 +15,13 @@ from harness.errors import InputError
 from harness.params import resolve_params
 from harness.registry import Registry, Source
 from harness_plugins.datasets import embedded_wikipedia
+from harness_plugins.datasets.embedded_fiction import EmbeddedFiction
 from harness_plugins.datasets.embedded_news import EmbeddedNews
 from harness_plugins.datasets.embedded_wikipedia import EmbeddedWikipedia
 from harness_plugins.datasets.hf_datasets import HFTextDataset
 from harness_plugins.datasets.local_files import LocalText
 
-ALL = (EmbeddedWikipedia, EmbeddedNews, LocalText, HFTextDataset)
+ALL = (EmbeddedWikipedia, EmbeddedNews, EmbeddedFiction, LocalText, HFTextDataset)
 EXPECTED_NEWS_DOCS = 300  # lee_background.cor: 300 lines, one article each
 EXPECTED_NEWS_WORDS = 59_890
 
@@ -38,7 +39,7 @@ def test_hook_registers_all_dataset_classes() -> None:
     registry = Registry()
     for cls in got:
         registry.add("dataset", cls, Source("test"))
-    assert sorted(registry.names("dataset")) == ["embedded-news", "embedded-wikipedia", "hf-text", "local-text"]
+    assert sorted(registry.names("dataset")) == ["embedded-fiction", "embedded-news", "embedded-wikipedia", "hf-text", "local-text"]
 
 
 @pytest.mark.parametrize("cls", ALL)

@@ -17,7 +17,7 @@ from harness.config import load_benchmark
 from harness.params import resolve_params
 from harness.runner import Runner, RunOptions
 
-NAMES = ["coherence", "mauve", "perplexity", "tf-entropy", "tf-topk-prob", "top1-agreement"]
+NAMES = ["coherence", "judge-preference", "mauve", "perplexity", "tf-entropy", "tf-topk-prob", "top1-agreement"]
 
 
 def test_hook_registers_the_model_based_metrics():

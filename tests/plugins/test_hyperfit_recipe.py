@@ -61,11 +61,16 @@ def weights(handle) -> dict[str, "torch.Tensor"]:
 # --------------------------------------------------------------------------- defaults
 
 
+PAPER = {"lr": 1e-6, "batch_size": 8, "epochs": 20, "optimizer": "adam", "weight_decay": 0.0, "dropout": False}
+
+
 def test_paper_defaults():
     defaults = {p.name: p.default for p in Hyperfit.params}
-    assert defaults == {
-        "lr": 1e-6, "batch_size": 8, "epochs": 20, "optimizer": "adam", "weight_decay": 0.0, "dropout": False,
-    }  # fmt: skip
+    assert {k: defaults[k] for k in PAPER} == PAPER
+    # everything else changes how the arithmetic runs or what is logged, not the paper's procedure
+    assert defaults["updates"] == 0 and defaults["shuffle_seed"] == -1
+    assert defaults["precision"] == "fp32" and defaults["micro_batch_size"] == 0
+    assert defaults["gradient_checkpointing"] is False
     assert Hyperfit.train_defaults == {"samples": 2000, "tokens": 256}
     # 20 epochs over 2000 sequences in batches of 8: the paper's 5000 updates
     assert defaults["epochs"] * (Hyperfit.train_defaults["samples"] // defaults["batch_size"]) == 5000
@@ -79,8 +84,9 @@ def test_benchmark_fills_paper_defaults(tmp_path: Path):
     data = tiny_benchmark(tmp_path, recipes={"hf": {"plugin": "hyperfit", "train": {"dataset": "train-set"}}})
     bench = load_benchmark(write_yaml(tmp_path / "b.yaml", data), registry)
     comp = bench.recipes["hf"]
-    assert comp.train == {"dataset": "train-set", "samples": 2000, "tokens": 256}
-    assert comp.params == {"lr": 1e-6, "batch_size": 8, "epochs": 20, "optimizer": "adam", "weight_decay": 0.0, "dropout": False}
+    assert comp.train == {"dataset": "train-set", "samples": 2000, "tokens": 256, "heldout": 16}
+    assert {k: comp.params[k] for k in PAPER} == PAPER
+    assert comp.params == {p.name: p.default for p in Hyperfit.params}, "every default is resolved (and recorded)"
 
 
 # --------------------------------------------------------------------------- a real fit

@@ -369,7 +369,7 @@ def long_fit_data(folder: Path) -> dict[str, Any]:
         folder,
         name="longfit",
         recipes={"fit": {"plugin": "hyperfit", "train": {"dataset": "train-set", "samples": 8, "tokens": 24},
-                         "lr": 3.0e-3, "epochs": 150, "batch_size": 4}},
+                         "lr": 3.0e-3, "epochs": 150, "batch_size": 4, "curve_every": 0, "checkpoint_every": 20}},
         decoders={"greedy": {"plugin": "greedy"}},
         eval={"datasets": ["other-set"], "contexts": 4, "context_tokens": 12, "new_tokens": 8, "batch_size": 4,
               "bootstrap": 20},
@@ -382,7 +382,7 @@ def test_kill_9_during_fit_then_resume(tmp_path: Path, registry):
     cache, results = tmp_path / "cache", tmp_path / "results"
     proc = cli_run(yaml_path, results, cache)
     work = cache / "work"
-    kill_when(proc, lambda: work.is_dir() and any(p.is_dir() for p in work.iterdir()))
+    kill_when(proc, lambda: any(work.glob("*/checkpoint/loop.json")))
     assert stage_files(cache, "fit") == [], "the fit was killed before it finished"
     fits = cache / "fits"
     assert not fits.exists() or all(p.name.startswith(".") for p in fits.iterdir()), "no committed weights"
@@ -393,6 +393,9 @@ def test_kill_9_during_fit_then_resume(tmp_path: Path, registry):
     assert stages["computed"]["fit"] == 1
     fit_key = manifest(results / "longfit")["stage_keys"]["fit"]["tiny/fit"]
     assert (fits / fit_key).is_dir()
+    info = json.loads(next((cache / "stages" / "fit").glob(f"{fit_key}*.json")).read_text())
+    assert info["resumed_from_update"] >= 20, "the rerun continued from the checkpoint, not from scratch"
+    assert not (work / fit_key / "checkpoint").exists()
     with (results / "longfit" / "recipes" / "tiny__fit" / "curves.csv").open() as handle:
         assert len(list(csv.DictReader(handle))) == 150
 

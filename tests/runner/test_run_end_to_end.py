@@ -72,9 +72,30 @@ def test_results_layout(run):
     # only the training recipe has a recipes/ folder
     assert sorted(p.name for p in (results / "recipes").iterdir()) == ["tiny__fit"]
     fit_dir = results / "recipes" / "tiny__fit"
-    assert sorted(p.name for p in fit_dir.iterdir()) == ["curves.csv", "curves.png", "train_samples.jsonl"]
+    assert sorted(p.name for p in fit_dir.iterdir()) == [
+        "curves.csv", "curves.png", "heldout_samples.jsonl", "train_samples.jsonl",
+    ]  # fmt: skip
     assert (fit_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in results.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".")]
+
+
+def test_heldout_sequences_come_from_documents_used_nowhere_else(run):
+    fit_dir = run.results / "recipes" / "tiny__fit"
+    read = lambda name: [json.loads(line) for line in (fit_dir / name).read_text(encoding="utf-8").splitlines()]
+    train, heldout = read("train_samples.jsonl"), read("heldout_samples.jsonl")
+    assert heldout and all(len(s["token_ids"]) == 24 for s in heldout)
+    prompts = {json.loads(line)["prompt_id"]
+               for cell in (run.results / "cells").iterdir()
+               for line in (cell / "generations.jsonl").read_text(encoding="utf-8").splitlines()}  # fmt: skip
+    eval_docs = {p.split("/", 1)[1] for p in prompts if p.startswith("train-set/")}
+    assert eval_docs, "the training dataset is also an eval dataset here"
+    held_docs = {s["doc_id"] for s in heldout}
+    assert not held_docs & {s["doc_id"] for s in train}
+    assert not held_docs & eval_docs
+    with (fit_dir / "curves.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["step"] == "0" and rows[0]["heldout_loss"]
+    assert all(row["heldout_loss"] and row["greedy_ttr"] for row in rows)
 
 
 def test_first_run_computes_every_stage(run):
@@ -98,7 +119,10 @@ def test_manifest_contract(run):
     assert manifest["seed"] == 0
     assert manifest["benchmark"] == "tiny"
     assert manifest["config"] == json.loads(json.dumps(run.bench.resolved()))
-    assert manifest["config"]["recipes"]["fit"]["train"] == {"dataset": "train-set", "samples": 8, "tokens": 24}
+    assert manifest["config"]["recipes"]["fit"]["train"] == {"dataset": "train-set", "samples": 8, "tokens": 24, "heldout": 16}
+    recorded = manifest["config"]["recipes"]["fit"]
+    for name in ("optimizer", "weight_decay", "dropout", "precision", "micro_batch_size", "checkpoint_every", "curve_every"):
+        assert name in recorded, f"the manifest records the resolved recipe param {name}"
     assert manifest["config"]["eval"]["contexts"] == 6
 
     assert list(manifest["metrics"]) == METRICS
@@ -239,11 +263,13 @@ def test_train_samples_and_disjointness(run):
 def test_curves_csv(run):
     with (run.results / "recipes" / "tiny__fit" / "curves.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert set(rows[0]) == {"step", "epoch", "train_loss"}
-    # 2 epochs of 8 samples in batches of 4
-    assert [(int(r["epoch"]), int(r["step"])) for r in rows] == [(1, 2), (2, 4)]
-    assert all(math.isfinite(float(r["train_loss"])) for r in rows)
-    assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"])
+    assert list(rows[0]) == ["step", "epoch", "train_loss", "heldout_loss", "heldout_entropy", "greedy_ttr"]
+    # before training, then 2 epochs of 8 samples in batches of 4
+    assert [(float(r["epoch"]), int(r["step"])) for r in rows] == [(0, 0), (1, 2), (2, 4)]
+    assert rows[0]["train_loss"] == "", "no training loss before the first update"
+    assert all(math.isfinite(float(r["train_loss"])) for r in rows[1:])
+    assert float(rows[2]["train_loss"]) < float(rows[1]["train_loss"])
+    assert all(math.isfinite(float(r["heldout_loss"])) for r in rows)
 
 
 # --------------------------------------------------------------------------- leaderboard = scores.csv

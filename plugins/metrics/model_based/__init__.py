@@ -1,4 +1,4 @@
-"""Model-based metrics: MAUVE and coherence on text features, and teacher-forced model-distribution metrics.
+"""Model-based metrics: MAUVE and coherence on text features, teacher-forced model-distribution metrics, and an LLM judge.
 
 Registered by the parent package's hook (``harness_plugins.metrics``). Only light modules are imported here: torch, transformers,
 numpy and mauve are imported inside the metric methods.
@@ -7,17 +7,21 @@ numpy and mauve are imported inside the metric methods.
 from __future__ import annotations
 
 from .coherence import Coherence
+from .judge_preference import JudgePreference
 from .mauve_metric import Mauve
 from .perplexity import TeacherForcedPerplexity
 from .tf_entropy import TeacherForcedEntropy
 from .tf_topk_prob import TeacherForcedTopKProb
 from .top1_agreement import Top1Agreement
 
-METRICS = (Mauve, Coherence, TeacherForcedEntropy, TeacherForcedTopKProb, TeacherForcedPerplexity, Top1Agreement)
+METRICS = (
+    Mauve, Coherence, TeacherForcedEntropy, TeacherForcedTopKProb, TeacherForcedPerplexity, Top1Agreement, JudgePreference,
+)  # fmt: skip
 
 __all__ = [
     "METRICS",
     "Coherence",
+    "JudgePreference",
     "Mauve",
     "TeacherForcedEntropy",
     "TeacherForcedPerplexity",

@@ -1,0 +1,175 @@
+"""``imagegpt``: an ImageGPT checkpoint (hub id or local directory), or a small random-init one to pretrain offline.
+
+The codec is ImageGPT's own colour-cluster processor (``ImageGPTImageProcessor``): an image is resized to the
+model's size, each pixel replaced by its nearest palette colour's index, and the ids are prefixed with the
+SOS token (``vocab_size − 1``, which the model's head never predicts). Dropout is switched off at load, as
+the paper's code does ("disable dropouts to enable hyperfitting"), so every recipe fits a dropout-free model.
+
+No pretrained ImageGPT exists offline; without ``id`` the loader builds a random-init model with a grey
+palette of ``grey_levels`` levels at ``size`` × ``size`` pixels (seeded by ``init_seed``), which the
+``pretrain`` recipe then trains on offline images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from harness.api import ImageCodec, ImagePayload, LoadContext, ModelHandle, ModelLoader
+from harness.errors import InputError
+from harness.params import Param
+from harness_plugins.models.hf_handle import DTYPES, CausalLMHandle, quiet_transformers, torch_dtype
+
+DROPOUTS = ("embd_pdrop", "resid_pdrop", "attn_pdrop")
+
+
+class ImageGPTCodec(ImageCodec):
+    """``ImageGPTImageProcessor`` as a codec; palette colours are the processor's clusters mapped from [−1, 1]."""
+
+    def __init__(self, processor: Any):
+        import numpy as np
+
+        clusters = getattr(processor, "clusters", None)
+        if clusters is None:
+            raise InputError("imagegpt: the image processor has no colour clusters (not an ImageGPT processor?)")
+        clusters = np.asarray(clusters, dtype=np.float64).reshape(-1, 3)
+        size = processor.size
+        self.processor = processor
+        self.height = int(size["height"])
+        self.width = int(size["width"])
+        self.palette = [tuple(float((c + 1.0) / 2.0) for c in row) for row in clusters]
+        self.sos_token_id = len(self.palette)  # vocab_size − 1: the palette, then SOS
+        self.eos_token_id = None  # an image ends when it is full, not at a token
+        self.pad_token_id = self.sos_token_id
+
+    def encode_image(self, image: ImagePayload) -> list[int]:
+        import numpy as np
+
+        array = image.to_array()
+        if array.shape[2] == 1:
+            array = np.repeat(array, 3, axis=2)
+        ids = self.processor(images=array, return_tensors=None)["input_ids"][0]
+        return [self.sos_token_id] + [int(i) for i in ids]
+
+
+def grey_processor(levels: int, size: int) -> Any:
+    """An ImageGPT processor with ``levels`` evenly spaced greys (black … white) at size × size pixels."""
+    import numpy as np
+    from transformers import ImageGPTImageProcessor
+
+    grey = np.linspace(-1.0, 1.0, levels)
+    return ImageGPTImageProcessor(clusters=np.stack([grey, grey, grey], axis=1), size={"height": size, "width": size})
+
+
+def random_imagegpt(levels: int, size: int, n_embd: int, n_layer: int, n_head: int, seed: int) -> Any:
+    """A seeded random-init ImageGPT for ``levels`` colours at size × size (room for SOS + every pixel)."""
+    import torch
+    from transformers import ImageGPTConfig, ImageGPTForCausalImageModeling
+
+    config = ImageGPTConfig(
+        vocab_size=levels + 1, n_positions=size * size + 1, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
+        **{name: 0.0 for name in DROPOUTS},
+    )  # fmt: skip
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ImageGPTForCausalImageModeling(config)
+
+
+def folder_fingerprint(source: str) -> str:
+    """For a local directory, a hash of its small JSON files and every file's size; "" for a hub id."""
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            digest.update(f"{path.name}:{path.stat().st_size}".encode())
+            if path.suffix == ".json" and path.stat().st_size < 1_000_000:
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+class ImageGPT(ModelLoader):
+    name = "imagegpt"
+    description = (
+        "ImageGPT (openai/imagegpt-small|medium|large or a local dir) with its colour-cluster codec; without `id`, "
+        "a small random-init ImageGPT with a grey palette, to pretrain offline."
+    )
+    version = "1"
+    modality = "image"
+    params = (
+        Param("id", str, default=None, help="hub id (openai/imagegpt-large) or local directory; omit for random init"),
+        Param("revision", str, default=None, help="hub revision; pin it for reproducibility"),
+        Param("dtype", str, default="auto", choices=DTYPES, help="auto: bfloat16 on a GPU that supports it, else float32"),
+        Param("size", int, default=16, min=2, help="random init: image side in pixels (images are resized to it)"),
+        Param("grey_levels", int, default=16, min=2, max=4096, help="random init: palette of evenly spaced greys"),
+        Param("n_embd", int, default=128, min=8, help="random init: width"),
+        Param("n_layer", int, default=4, min=1, help="random init: transformer blocks"),
+        Param("n_head", int, default=4, min=1, help="random init: attention heads (must divide n_embd)"),
+        Param("init_seed", int, default=0, min=0, help="random init: seed of the initial weights"),
+    )
+
+    def fingerprint(self) -> str:
+        source = self.option("id")
+        return folder_fingerprint(source) if source else ""
+
+    def _check_source(self) -> str | None:
+        source = self.option("id")
+        if source and source.startswith((".", "/", "~")) and not Path(source).expanduser().is_dir():
+            raise InputError(f'model "{source}" could not be loaded: no such directory {source}')
+        if not source and self.option("n_embd") % self.option("n_head"):
+            raise InputError(f"imagegpt: n_head {self.option('n_head')} does not divide n_embd {self.option('n_embd')}")
+        return source
+
+    def load_codec(self, ctx: LoadContext) -> ImageCodec:
+        quiet_transformers()
+        source = self._check_source()
+        if not source:
+            return ImageGPTCodec(grey_processor(self.option("grey_levels"), self.option("size")))
+        from transformers import ImageGPTImageProcessor
+
+        try:
+            processor = ImageGPTImageProcessor.from_pretrained(source, revision=self.option("revision"))
+        except (OSError, ValueError) as exc:
+            raise InputError(_load_failure(source, exc)) from None
+        return ImageGPTCodec(processor)
+
+    def load(self, ctx: LoadContext) -> ModelHandle:
+        codec = self.load_codec(ctx)
+        source = self.option("id")
+        if not source:
+            module = random_imagegpt(
+                self.option("grey_levels"), self.option("size"), self.option("n_embd"), self.option("n_layer"),
+                self.option("n_head"), self.option("init_seed"),
+            )  # fmt: skip
+        else:
+            from transformers import ImageGPTForCausalImageModeling
+
+            try:
+                module = ImageGPTForCausalImageModeling.from_pretrained(
+                    source, revision=self.option("revision"), dtype=torch_dtype(self.option("dtype"), ctx.device),
+                    **{name: 0.0 for name in DROPOUTS},
+                )  # fmt: skip
+            except (OSError, ValueError) as exc:
+                raise InputError(_load_failure(source, exc)) from None
+        vocab = module.config.vocab_size
+        if vocab != codec.sos_token_id + 1:
+            raise InputError(
+                f'model "{source}": vocab_size {vocab} does not match its processor\'s {codec.sos_token_id} colour '
+                "clusters + SOS"
+            )
+        module.to(ctx.device)
+        module.eval()
+        return CausalLMHandle(module, codec, device=ctx.device, modality="image")
+
+
+def _load_failure(source: str, exc: Exception) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    hint = (
+        "check the directory holds an ImageGPT model (config.json, preprocessor_config.json, weights)"
+        if Path(source).expanduser().exists()
+        else "a hub id needs network access or a copy in the Hugging Face cache; omit `id` for an offline random-init "
+        "model to pretrain"
+    )
+    return f'model "{source}" could not be loaded: {first}; {hint}'
