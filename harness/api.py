@@ -51,6 +51,12 @@ class Plugin:
                 return param.default
         raise KeyError(name)
 
+    def data_slices(self) -> list[tuple[str, int, int | None]]:
+        """Index ranges ``(source, start, stop)`` (stop None = the end) of a shared offline source this instance
+        reads: images that pretrain a model, train a metric's classifier, or make a dataset. ``harness
+        validate`` refuses a benchmark where two components of different kinds read overlapping ranges."""
+        return []
+
 
 # --------------------------------------------------------------------------- models
 

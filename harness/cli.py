@@ -120,6 +120,7 @@ def run(benchmarks: tuple[str, ...], results_root: str, cache_root: str | None, 
     """Run benchmarks: fit, generate, score, and write results/<benchmark>/ plus a leaderboard."""
     from rich.console import Console
 
+    from harness import distributed
     from harness.leaderboard import print_leaderboard
     from harness.progress import Reporter
     from harness.runner import Runner, RunOptions, describe_counts
@@ -135,8 +136,11 @@ def run(benchmarks: tuple[str, ...], results_root: str, cache_root: str | None, 
     err = Console(stderr=True)
     for bench in benches:
         options = RunOptions(Path(results_root), cache, device=device, fresh=fresh, limit=limit)
-        with Reporter(err, quiet=quiet) as reporter:
+        helper = not distributed.is_main()  # another process of a multi-process launch: it only helps to train
+        with Reporter(err, quiet=quiet or helper) as reporter:
             summary = Runner(bench, options, reporter).run()
+        if helper:
+            continue
         print_leaderboard(summary.results_dir, "rich", Console(width=None if sys.stdout.isatty() else 160))
         if not quiet:
             err.print(
@@ -176,6 +180,7 @@ def plugins(as_json: bool) -> None:
 @plugin_options
 def leaderboard(results_dir: str, fmt: str) -> None:
     """Print the leaderboard of a results directory."""
+    from harness import distributed
     from harness.leaderboard import print_leaderboard
 
     print_leaderboard(Path(results_dir), fmt)

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from harness.api import Plugin
 from harness.errors import ConfigError, did_you_mean
 from harness.params import Param, resolve_params
 from harness.registry import KIND_LABELS, Registration, Registry
@@ -137,6 +138,8 @@ def _line_map(node: yaml.Node, path: tuple, lines: dict[tuple, int], problems: l
         seen: set[str] = set()
         for key_node, value_node in node.value:
             key = key_node.value
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor`: keys written next to it override the merged ones, by design
             if key in seen:
                 problems.append((path + (key,), f"duplicate key {key!r}"))
             seen.add(key)
@@ -174,8 +177,12 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple, int], list[tuple[tuple, str]
         raise ConfigError([f"{path}: cannot read benchmark file ({exc})"]) from None
     try:
         loader = yaml.SafeLoader(text)
+        lines: dict[tuple, int] = {}
+        dupes: list[tuple[tuple, str]] = []
         try:
             node = loader.get_single_node()
+            if node is not None:
+                _line_map(node, (), lines, dupes)  # before constructing: that flattens merge keys in place
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
@@ -184,10 +191,6 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple, int], list[tuple[tuple, str]
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
-    lines: dict[tuple, int] = {}
-    dupes: list[tuple[tuple, str]] = []
-    if node is not None:
-        _line_map(node, (), lines, dupes)
     return data, lines, dupes
 
 
@@ -378,6 +381,31 @@ def _image_eval(data: dict, bench_parts: dict[str, Any], spec: "EvalSpec | None"
         problems.add(("eval", "context_fraction"), "applies to image models only (text uses context_tokens/new_tokens)")
 
 
+def _overlapping_slices(bench_parts: dict[str, Any], problems: _Problems) -> None:
+    """Images that pretrain a model or train a metric's classifier must not also be training/eval documents."""
+    slices = []
+    for section in ("models", "datasets", "metrics"):
+        for key, comp in bench_parts[section].items():
+            if comp.registration.cls.data_slices is Plugin.data_slices:
+                continue  # reads no shared offline source: not even instantiated
+            try:
+                owned = comp.instantiate().data_slices()
+            except Exception:  # a plugin that cannot even be built is reported elsewhere
+                continue
+            slices.extend((section, key, source, start, stop) for source, start, stop in owned)
+    for i, (sec_a, key_a, src_a, start_a, stop_a) in enumerate(slices):
+        for sec_b, key_b, src_b, start_b, stop_b in slices[i + 1 :]:
+            if sec_a == sec_b == "datasets" or src_a != src_b:
+                continue  # datasets among themselves: the runner checks documents are disjoint
+            end_a, end_b = stop_a if stop_a is not None else float("inf"), stop_b if stop_b is not None else float("inf")
+            if max(start_a, start_b) < min(end_a, end_b):
+                problems.add(
+                    (sec_b, key_b),
+                    f"reads {src_b} images {start_b}…{'' if stop_b is None else stop_b - 1}, which overlap "
+                    f"{sec_a}.{key_a}'s {start_a}…{'' if stop_a is None else stop_a - 1}: use disjoint start/stop ranges",
+                )
+
+
 def load_benchmark(path: Path | str, registry: Registry) -> Benchmark:
     """Read and validate one benchmark file; raise ConfigError listing every problem."""
     path = Path(path)
@@ -410,6 +438,7 @@ def load_benchmark(path: Path | str, registry: Registry) -> Benchmark:
     cells = _cells(data, parts, problems)
     _sizes_and_modalities(parts, problems)
     _image_eval(data, parts, spec, problems)
+    _overlapping_slices(parts, problems)
     if problems.items:
         raise ConfigError(problems.items)
     assert spec is not None

@@ -21,6 +21,11 @@ def rank() -> int:
     return int(os.environ.get("RANK", "0") or 0)
 
 
+def local_rank() -> int:
+    """This process's rank on its machine: which GPU it drives."""
+    return int(os.environ.get("LOCAL_RANK", "0") or 0)
+
+
 def is_distributed() -> bool:
     return world_size() > 1
 

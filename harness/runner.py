@@ -113,6 +113,8 @@ class Runner:
     def device(self) -> str:
         if self.device_name is None:
             self.device_name = resolve_device(self.options.device)
+            if self.device_name == "cuda" and distributed.is_distributed():
+                self.device_name = f"cuda:{distributed.local_rank()}"  # one GPU per process
         return self.device_name
 
     # ------------------------------------------------------------------ data

@@ -19,6 +19,9 @@ class Digits(Dataset):
     modality = "image"
     params: tuple[Param, ...] = SLICE_PARAMS + GREY_PARAMS
 
+    def data_slices(self) -> list[tuple[str, int, int | None]]:
+        return [("digits", self.option("start"), self.option("stop"))]
+
     def documents(self) -> Iterator[Document]:
         try:
             from sklearn.datasets import load_digits

@@ -28,6 +28,9 @@ class FashionMNIST(Dataset):
         Param("path", str, default=DEFAULT_DIR, help="folder with the *-ubyte.gz files"),
     ) + SLICE_PARAMS + GREY_PARAMS
 
+    def data_slices(self) -> list[tuple[str, int, int | None]]:
+        return [(f"fashion-mnist {self.option('split')}", self.option("start"), self.option("stop"))]
+
     def documents(self) -> Iterator[Document]:
         import numpy as np
 

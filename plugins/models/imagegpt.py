@@ -6,8 +6,11 @@ SOS token (``vocab_size − 1``, which the model's head never predicts). Dropout
 the paper's code does ("disable dropouts to enable hyperfitting"), so every recipe fits a dropout-free model.
 
 No pretrained ImageGPT exists offline; without ``id`` the loader builds a random-init model with a grey
-palette of ``grey_levels`` levels at ``size`` × ``size`` pixels (seeded by ``init_seed``), which the
-``pretrain`` recipe then trains on offline images.
+palette of ``grey_levels`` levels at ``size`` × ``size`` pixels (seeded by ``init_seed``). With
+``pretrain_on`` it then pretrains that model once with the bundled ``pretrain`` recipe on a slice of an
+offline image set (``pretrain_start`` … ``pretrain_stop``) and caches the weights under the model cache, keyed
+by every parameter that decides them: the stand-in for downloading a pretrained checkpoint. Benchmarks must
+draw their training and eval images from another slice; ``harness validate`` checks that they do.
 """
 
 from __future__ import annotations
@@ -16,12 +19,25 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from harness.api import ImageCodec, ImagePayload, LoadContext, ModelHandle, ModelLoader
+import json
+import shutil
+import sys
+import time
+
+from harness.api import FitContext, ImageCodec, ImagePayload, LoadContext, ModelHandle, ModelLoader
 from harness.errors import InputError
 from harness.params import Param
-from harness_plugins.models.hf_handle import DTYPES, CausalLMHandle, quiet_transformers, torch_dtype
+from harness_plugins.models.hf_handle import (
+    DTYPES,
+    WEIGHTS_FILE,
+    CausalLMHandle,
+    quiet_transformers,
+    torch_dtype,
+)
 
 DROPOUTS = ("embd_pdrop", "resid_pdrop", "attn_pdrop")
+#: offline image sets a random-init model can be pretrained on (registered dataset plugins of this package)
+PRETRAIN_SOURCES = ("digits", "fashion-mnist")
 
 
 class ImageGPTCodec(ImageCodec):
@@ -108,11 +124,35 @@ class ImageGPT(ModelLoader):
         Param("n_layer", int, default=4, min=1, help="random init: transformer blocks"),
         Param("n_head", int, default=4, min=1, help="random init: attention heads (must divide n_embd)"),
         Param("init_seed", int, default=0, min=0, help="random init: seed of the initial weights"),
-    )
+        Param("pretrain_on", str, default=None, choices=PRETRAIN_SOURCES,
+              help="random init: pretrain once (cached) on this offline image set with the `pretrain` recipe"),
+        Param("pretrain_start", int, default=0, min=0, help="first pretraining image (index into the set)"),
+        Param("pretrain_stop", int, default=None, min=1, help="stop before this image (default: the end)"),
+        Param("pretrain_epochs", int, default=10, min=1, help="pretraining passes over those images"),
+        Param("pretrain_lr", float, default=2e-3, min=0.0, exclusive_min=True, help="peak lr (AdamW, warmup + cosine)"),
+        Param("pretrain_batch_size", int, default=32, min=1, help="images per pretraining update"),
+    )  # fmt: skip
 
     def fingerprint(self) -> str:
         source = self.option("id")
-        return folder_fingerprint(source) if source else ""
+        if source:
+            return folder_fingerprint(source)
+        return self.pretrain_key() if self.option("pretrain_on") else ""
+
+    def data_slices(self) -> list[tuple[str, int, int | None]]:
+        source = self.option("pretrain_on")
+        if self.option("id") or not source:
+            return []
+        name = "fashion-mnist train" if source == "fashion-mnist" else source
+        return [(name, self.option("pretrain_start"), self.option("pretrain_stop"))]
+
+    def pretrain_key(self) -> str:
+        """Identity of the pretrained weights: every param and the pretrain recipe's version."""
+        from harness_plugins.recipes.pretrain import Pretrain
+
+        params = {k: v for k, v in sorted(self.config.items()) if k not in ("id", "revision", "dtype")}
+        text = json.dumps({"params": params, "recipe": Pretrain.version, "loader": self.version}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
 
     def _check_source(self) -> str | None:
         source = self.option("id")
@@ -143,6 +183,9 @@ class ImageGPT(ModelLoader):
                 self.option("grey_levels"), self.option("size"), self.option("n_embd"), self.option("n_layer"),
                 self.option("n_head"), self.option("init_seed"),
             )  # fmt: skip
+            if self.option("pretrain_on"):
+                handle = CausalLMHandle(module.to(ctx.device), codec, device=ctx.device, modality="image")
+                self._pretrained(handle, Path(ctx.cache_dir))
         else:
             from transformers import ImageGPTForCausalImageModeling
 
@@ -162,6 +205,58 @@ class ImageGPT(ModelLoader):
         module.to(ctx.device)
         module.eval()
         return CausalLMHandle(module, codec, device=ctx.device, modality="image")
+
+    def pretrain_images(self) -> Any:
+        """The dataset plugin instance holding the pretraining slice."""
+        from harness_plugins.datasets.digits import Digits
+        from harness_plugins.datasets.fashion_mnist import FashionMNIST
+
+        source = {"digits": Digits, "fashion-mnist": FashionMNIST}[self.option("pretrain_on")]
+        return source({"start": self.option("pretrain_start"), "stop": self.option("pretrain_stop")})
+
+    def _pretrained(self, handle: CausalLMHandle, cache_dir: Path) -> None:
+        """Load the cached pretrained weights, or pretrain now and cache them (atomically: a killed run redoes it)."""
+        from harness_plugins.recipes.pretrain import Pretrain
+
+        folder = cache_dir / "imagegpt-pretrained" / self.pretrain_key()
+        if (folder / WEIGHTS_FILE).is_file():
+            handle.load_weights(folder)
+            return
+        docs = list(self.pretrain_images().documents())
+        sequences = [handle.codec.encode_document(doc) for doc in docs]
+        recipe = Pretrain({
+            "epochs": self.option("pretrain_epochs"), "lr": self.option("pretrain_lr"),
+            "batch_size": min(self.option("pretrain_batch_size"), len(sequences)), "curve_every": 0,
+        })  # fmt: skip
+        label = f"{self.option('pretrain_on')}[{self.option('pretrain_start')}:{self.option('pretrain_stop') or ''}]"
+        started = time.perf_counter()
+        reported = [0]
+
+        def progress(done: int, total: int, info: dict[str, float]) -> None:
+            if done == total or done - reported[0] >= max(1, total // 10):
+                reported[0] = done
+                loss = info.get("loss")
+                sys.stderr.write(
+                    f"pretraining imagegpt on {label} ({len(sequences)} images): update {done}/{total}"
+                    + (f", loss {loss:.3f}" if isinstance(loss, float) else "")
+                    + f", {time.perf_counter() - started:.0f}s\n"
+                )
+
+        work = cache_dir / "imagegpt-pretrained" / f"{folder.name}.work"
+        work.mkdir(parents=True, exist_ok=True)
+        recipe.fit(handle, sequences, FitContext(seed=self.option("init_seed"), work_dir=work, progress=progress))
+        staging = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        handle.save_weights(staging)
+        (staging / "pretraining.json").write_text(
+            json.dumps({"images": len(sequences), "source": label, "seconds": round(time.perf_counter() - started, 1),
+                        "params": {k: v for k, v in self.config.items() if k.startswith(("pretrain", "size", "grey", "n_", "init"))}},
+                       indent=2, sort_keys=True)
+        )  # fmt: skip
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+        shutil.rmtree(work, ignore_errors=True)
+        handle.module.eval()
 
 
 def _load_failure(source: str, exc: Exception) -> str:

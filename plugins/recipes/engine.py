@@ -96,10 +96,12 @@ class LocalEngine:
 class AccelerateEngine:
     """Data-parallel (or sharded) training across the processes of an ``accelerate launch``."""
 
-    def __init__(self, precision: str):
+    def __init__(self, precision: str, device: str):
         from accelerate import Accelerator
 
-        self.accelerator = Accelerator(mixed_precision={"fp32": "no"}.get(precision, precision))
+        mixed = {"fp32": "no"}.get(precision, precision)
+        # cpu=True is what makes accelerate treat a torchrun launch on CPUs as multi-process (gloo)
+        self.accelerator = Accelerator(mixed_precision=mixed, cpu=str(device) == "cpu")
         self.rank = self.accelerator.process_index
         self.world = self.accelerator.num_processes
         self.is_main = self.accelerator.is_main_process
@@ -152,5 +154,5 @@ def make_engine(precision: str, device: str) -> LocalEngine | AccelerateEngine:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if distributed.is_distributed() or os.environ.get("ACCELERATE_USE_FSDP") == "true" or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true":
-        return AccelerateEngine(precision)
+        return AccelerateEngine(precision, device)
     return LocalEngine(precision, device)

@@ -10,6 +10,8 @@ class NoFit(Recipe):
     description = "No training: evaluate the model as loaded."
     version = "1"
     trains = False
+    #: a `train:` block here only names sequences for decoders (citation-blocked): nothing to hold out
+    train_defaults = {"samples": 2000, "tokens": 256, "heldout": 0}
     params = ()
 
     def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> None:

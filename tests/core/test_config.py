@@ -109,7 +109,7 @@ def test_base_text_is_valid(tmp_path, registry):
     assert bench.name == "tiny"
     assert list(bench.models) == ["tiny"]
     assert list(bench.recipes) == ["base", "fit"]
-    assert bench.recipes["fit"].train == {"dataset": "train-set", "samples": 8, "tokens": 24}
+    assert bench.recipes["fit"].train == {"dataset": "train-set", "samples": 8, "tokens": 24, "heldout": 16}
     assert bench.recipes["base"].train is None
     assert bench.eval.datasets == ["train-set", "other-set"]
 
@@ -176,11 +176,12 @@ def test_resolved_fills_every_default(tmp_path, registry):
         "top-p": {"plugin": "top-p", "p": 0.9, "temperature": 0.7, "top_k": 50},
     }
     fit = resolved["recipes"]["fit"]
-    assert fit == {
-        "plugin": "hyperfit", "lr": 1.0, "batch_size": 8, "epochs": 20, "optimizer": "adam",
-        "weight_decay": 0.0, "dropout": False,
-        "train": {"dataset": "train-set", "samples": 2000, "tokens": 256},
+    from harness_plugins.recipes.hyperfit import Hyperfit
+
+    assert fit == {"plugin": "hyperfit"} | {p.name: p.default for p in Hyperfit.params} | {
+        "lr": 1.0, "train": {"dataset": "train-set", "samples": 2000, "tokens": 256, "heldout": 16},
     }  # fmt: skip
+    assert fit["batch_size"] == 8 and fit["epochs"] == 20 and fit["weight_decay"] == 0.0 and fit["optimizer"] == "adam"
     assert type(fit["lr"]) is float
     assert resolved["recipes"]["base"] == {"plugin": "none"}
     assert resolved["datasets"]["train-set"]["split"] == "blank-line"
@@ -412,7 +413,7 @@ def test_train_on_the_none_recipe_names_sequences_without_training(tmp_path, reg
     """`none` may carry a `train:` block: the sequences a blocking decoder avoids; nothing is fitted."""
     text = edit(base_text(tmp_path), "    plugin: none\n", "    plugin: none\n    train: {dataset: train-set}\n")
     bench = load_benchmark(write(tmp_path, text), registry)
-    assert bench.recipes["base"].train == {"dataset": "train-set", "samples": 2000, "tokens": 256}
+    assert bench.recipes["base"].train == {"dataset": "train-set", "samples": 2000, "tokens": 256, "heldout": 0}
 
 
 def test_component_name_with_double_underscore(tmp_path, registry):
@@ -541,3 +542,13 @@ def test_eval_batch_size_accepts_auto_and_rejects_other_words(tmp_path, registry
         load_benchmark(write(tmp_path, edit(text, "\n  batch_size: 4\n", "\n  batch_size: big\n")), registry)
     (problem,) = info.value.problems
     assert problem.endswith("eval.batch_size: expected a positive int or \"auto\", got 'big'")
+
+
+def test_yaml_merge_keys_may_override_merged_values(tmp_path, registry):
+    """`<<: *anchor` then a key of its own is YAML's way to vary one field, not a duplicate key."""
+    text = base_text(tmp_path).replace("  fit:\n", "  fit: &fit\n", 1)
+    text = text.replace("decoders:", "  fit2:\n    <<: *fit\n    epochs: 3\ndecoders:", 1)
+    bench = load_benchmark(write(tmp_path, text), registry)
+    assert bench.recipes["fit2"].params["epochs"] == 3
+    assert bench.recipes["fit2"].train == bench.recipes["fit"].train
+    assert bench.recipes["fit"].params["epochs"] != 3

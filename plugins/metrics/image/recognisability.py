@@ -74,6 +74,11 @@ class Recognisability(Metric):
         "the mean over completions (the share recognised) with a mean ± 1.96·stderr interval."
     )
 
+    def data_slices(self) -> list[tuple[str, int, int | None]]:
+        source = self.option("source")
+        name = "fashion-mnist train" if source == "fashion-mnist" else source
+        return [(name, self.option("start"), self.option("stop"))]
+
     def score_samples(self, samples: list[dict[str, Any]]) -> list[float]:
         import numpy as np
 
