@@ -2,7 +2,7 @@
 
 ESTIMATES, NOT MEASUREMENTS. Every number comes from a roofline over stated assumptions (ASSUMPTIONS
 below: peak FLOP/s, model FLOP utilisation, memory and link bandwidths) and the model sizes in MODELS.
-Replace the assumed utilisation with the measured tokens/s of ``benchmarks/perf/training.py --gpu``
+Replace the assumed utilisation with the measured tokens/s of ``benchmarks/perf/training.py --model tinyllama --device cuda``
 when a GPU run exists. What is counted:
 
 * Training, per fit (model x training recipe): 6·N FLOPs per trained token (8·N with gradient
@@ -275,7 +275,7 @@ def choose_layout(estimates: list[dict[str, Any]]) -> dict[str, Any] | None:
 def eval_lengths(bench: Any, spec: ModelSpec) -> tuple[int, int]:
     ev = bench.eval
     if ev.context_fraction is not None and spec.positions:
-        ctx = int(round(spec.positions * ev.context_fraction))
+        ctx = round(spec.positions * ev.context_fraction)
         return ctx, spec.positions - ctx
     return ev.context_tokens, ev.new_tokens
 
@@ -414,8 +414,8 @@ def load(paths: list[Path]) -> list[Any]:
 
 def render_markdown(results: list[dict[str, Any]], quick: list[dict[str, Any]], limit: int) -> str:
     lines = [
-        "| benchmark | model | params | fits (updates each) | training layout | GPU mem/GPU (train) | train GPU-h | "
-        "gen + score GPU-h | bound |",
+        ("| benchmark | model | params | fits (updates each) | training layout | GPU mem/GPU (train) | train GPU-h | "
+         "gen + score GPU-h | bound |"),
         "|---|---|---:|---|---|---:|---:|---:|---|",
     ]
     for r in results:
@@ -437,8 +437,8 @@ def render_markdown(results: list[dict[str, Any]], quick: list[dict[str, Any]], 
                           if fits else "—")
             lines.append(f"| {r['benchmark']} | {m['model']} | {m['params_b']}B | {fit_text} | "
                          f"{m['layout'] if fits else '1gpu (eval only)'} | {mem_text} | {train_text} | {gen_text} | {bound} |")
-    lines += ["", f"| benchmark | total GPU-h | of which training | new training (fits not cached by an earlier row) | "
-                  f"`--limit {limit}`: GPU-h | notes |", "|---|---:|---:|---:|---:|---|"]
+    lines += ["", (f"| benchmark | total GPU-h | of which training | new training (fits not cached by an earlier row) | "
+                   f"`--limit {limit}`: GPU-h | notes |"), "|---|---:|---:|---:|---:|---|"]
     for r, q in zip(results, quick):
         t, qt = r["totals"], q["totals"]
         notes = "; ".join(r["notes"]) or ""
@@ -452,8 +452,8 @@ def render_memory(benches: list[Any], a: dict[str, Any]) -> str:
     usable = a["gpu_memory_bytes"] * a["usable_memory_fraction"] / GB
     ids = sorted({m.params.get("id") for b in benches for m in b.models.values() if m.params.get("id") in MODELS},
                  key=lambda i: MODELS[i].params)
-    lines = [f"| model | params | Adam state, fp32 weights (16 B/param) | per GPU, FSDP over 8 | ZeRO-3 bf16 on 8 GPUs "
-             f"+ CPU offload (GPU / host) | weights for generation fp32 / bf16 | one H100 ({usable:.0f} GB usable) |",
+    lines = [(f"| model | params | Adam state, fp32 weights (16 B/param) | per GPU, FSDP over 8 | ZeRO-3 bf16 on 8 GPUs "
+              f"+ CPU offload (GPU / host) | weights for generation fp32 / bf16 | one H100 ({usable:.0f} GB usable) |"),
              "|---|---:|---:|---:|---:|---:|---|"]
     for model_id in ids:
         n = MODELS[model_id].params

@@ -65,7 +65,7 @@ class ImageGPTCodec(ImageCodec):
         array = image.to_array()
         if array.shape[2] == 1:
             array = np.repeat(array, 3, axis=2)
-        ids = self.processor(images=array, return_tensors=None)["input_ids"][0]
+        ids = self.processor(images=array, return_tensors=None, input_data_format="channels_last")["input_ids"][0]
         return [self.sos_token_id] + [int(i) for i in ids]
 
 

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from harness.api import FitContext, ModelHandle
+from harness.api import FitContext, ModelHandle, log
 from harness.errors import InputError
 from harness.sampling import derive_seed
 
@@ -48,6 +48,24 @@ def disable_dropout(module: Any) -> None:
         for attr in ("attention_dropout", "hidden_dropout", "embd_pdrop", "resid_pdrop", "attn_pdrop", "dropout"):
             if isinstance(getattr(config, attr, None), float):
                 setattr(config, attr, 0.0)
+
+
+def keep_master_weights_fp32(module: Any) -> None:
+    """Train in fp32 even if the model was loaded in bf16/fp16 (e.g. a loader's ``dtype: auto`` on a GPU).
+
+    At the paper's lr of 1e-6, Adam's updates are far below bf16's resolution around typical weight
+    values, so a half-precision fit would leave most weights unchanged. ``precision: bf16`` still runs the
+    arithmetic in bf16 (autocast); only the stored weights and optimizer state are fp32.
+    """
+    import torch
+
+    half = [p for p in module.parameters() if p.requires_grad and p.dtype in (torch.float16, torch.bfloat16)]
+    if half:
+        log.warning(
+            "the model's trainable weights are %s: converting them to float32 for training (use precision: bf16 "
+            "for bf16 arithmetic); the fitted model stays float32", half[0].dtype,
+        )  # fmt: skip
+        module.float()
 
 
 def epoch_order(seed: int, epoch: int, count: int) -> list[int]:
@@ -92,6 +110,7 @@ def train(handle: ModelHandle, sequences: list[list[int]], ctx: FitContext, conf
         disable_dropout(module)
     if config["gradient_checkpointing"]:
         module.gradient_checkpointing_enable()
+    keep_master_weights_fp32(module)
     engine = make_engine(config["precision"], handle.device)
     per_epoch, total, micro = plan_updates(config, len(sequences), engine.world)
     per_rank = config["batch_size"] // engine.world

@@ -10,7 +10,7 @@ import pytest
 from harness.api import Document, ImagePayload, LoadContext
 from harness.errors import InputError
 
-from .conftest import tiny_loader
+from imagekit import igpt, tiny_loader  # noqa: F401  (igpt: a fixture)
 
 GREYS = np.array([0, 85, 170, 255], dtype=np.uint8)  # the 4-level palette, exactly
 

@@ -11,7 +11,7 @@ from harness.errors import ConfigError
 from harness.plugin_manager import PluginOptions, load_plugins
 from harness.runner import Runner, RunOptions
 
-from .conftest import write_bench
+from imagekit import write_bench
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_text_lengths_are_refused_for_image_models(tmp_path: Path, registry):
 
 
 def test_context_fraction_is_refused_for_text_models(tmp_path: Path, registry):
-    from tests.conftest import TINY_PLUGINS, tiny_benchmark, write_yaml
+    from conftest import TINY_PLUGINS, tiny_benchmark, write_yaml
 
     bench = tiny_benchmark(tmp_path)
     bench["eval"]["context_fraction"] = 0.25

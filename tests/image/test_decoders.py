@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.api import DecodeContext
+from imagekit import igpt  # noqa: F401  (a fixture)
 
 
 def decoder(name: str, **params):

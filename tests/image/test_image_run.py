@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from harness.cli import main
 
-from .conftest import write_bench
+from imagekit import write_bench
 
 METRICS = {
     "row-repetition": {"plugin": "row-repetition"},

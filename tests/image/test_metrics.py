@@ -10,7 +10,7 @@ from harness.api import MetricContext
 from harness.errors import InputError
 from harness.scoring import score_metric
 
-from .conftest import image_record
+from imagekit import bw_codec, image_record  # noqa: F401  (bw_codec: a fixture)
 
 B, W = [0, 0, 0, 0], [1, 1, 1, 1]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.pictures import dataset_grid, markdown_section, write_grids
 
-from .conftest import image_record
+from imagekit import bw_codec, image_record  # noqa: F401  (bw_codec: a fixture)
 
 B, W = [0, 0, 0, 0], [1, 1, 1, 1]
 

@@ -12,9 +12,9 @@ from harness.cli import main
 from harness.config import load_benchmark
 from harness.errors import ConfigError
 from harness.plugin_manager import PluginOptions, load_plugins
-from tests.conftest import TINY_PLUGINS, tiny_benchmark, write_yaml
+from conftest import TINY_PLUGINS, tiny_benchmark, write_yaml
 
-from .conftest import image_record, write_bench
+from imagekit import image_record, write_bench
 
 
 def test_text_metric_on_an_image_model_is_a_config_error(tmp_path: Path):

@@ -247,3 +247,18 @@ def test_warmup_cosine_schedule():
     assert values[10] == pytest.approx(1.0)
     assert values[-1] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 89 / 90)))
     assert all(b <= a for a, b in zip(values[10:], values[11:]))
+
+
+def test_half_precision_weights_are_trained_in_fp32(tmp_path: Path, caplog):
+    """At lr 1e-6, Adam steps vanish in bf16 weights: the loop keeps fp32 master weights instead."""
+    handle = new_handle()
+    handle.module.to(torch.bfloat16)
+    before = {k: v.float() for k, v in weights(handle.module).items()}
+    with caplog.at_level("WARNING", logger="harness"):
+        build(Hyperfit, **(QUICK | {"lr": 1e-6, "epochs": 1, "curve_every": 0})).fit(handle, sequences(), context(tmp_path, []))
+    assert "converting them to float32" in caplog.text
+    after = weights(handle.module)
+    assert all(v.dtype == torch.float32 for v in after.values() if v.is_floating_point())
+    changed = sum(int((after[k] != before[k]).sum()) for k in before)
+    total = sum(v.numel() for v in before.values())
+    assert changed > 0.5 * total, "most weights moved, as in an fp32 fit"

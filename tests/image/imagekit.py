@@ -1,4 +1,5 @@
-"""Tiny random-init ImageGPT fixtures (built in-process, no downloads) and hand-made image records."""
+"""Helpers for the image tests: tiny random-init ImageGPT fixtures (built in-process, no downloads) and hand-made
+image records. Not a conftest.py: the tests root already has one, and `from conftest import` must stay unambiguous."""
 
 from __future__ import annotations
 
