@@ -124,7 +124,8 @@ class Benchmark:
             "recipes": section(self.recipes, "plugin"),
             "decoders": section(self.decoders, "plugin"),
             "metrics": section(self.metrics, "plugin"),
-            "eval": vars(self.eval).copy(),
+            # context_fraction only where it applies (image benchmarks): text configs resolve as before
+            "eval": {k: v for k, v in vars(self.eval).items() if not (k == "context_fraction" and v is None)},
             "matrix": [vars(c).copy() for c in self.cells],
         }
 

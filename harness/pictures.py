@@ -66,7 +66,7 @@ def _context_rows(record: dict[str, Any], width: int) -> int:
 
 
 def dataset_grid(
-    dataset: str, cells: dict[str, list[dict[str, Any]]], codecs: dict[str, ImageCodec], columns: int = 8
+    dataset: str, cells: dict[str, list[dict[str, Any]]], codecs: dict[str, ImageCodec], columns: int = 12
 ) -> bytes | None:
     """The grid for one eval dataset from each cell's records (cell id → records; codecs by cell id)."""
     chosen: list[str] = []

@@ -233,6 +233,14 @@ class Runner:
     def training(self, model: str, recipe: Component) -> tuple[str, list[TrainSample]]:
         assert recipe.train is not None
         dataset = recipe.train["dataset"]
+        if getattr(self.bench.models[model].registration.cls, "modality", "text") == "image":
+            codec = self.codec(model)
+            whole = 1 + int(codec.height) * int(codec.width)  # type: ignore[attr-defined]
+            if recipe.train["tokens"] != whole:
+                raise InputError(
+                    f"recipes.{recipe.key}.train.tokens: {recipe.train['tokens']}, but model \"{model}\" trains on whole "
+                    f"images: set it to {whole} (the start token + {codec.height}×{codec.width} pixels)"  # type: ignore[attr-defined]
+                )
         reserved: set[str] = set()
         reserved_key = None
         if dataset in self.bench.eval.datasets:

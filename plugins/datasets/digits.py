@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from harness_plugins.datasets._images import (
+    GREY_PARAMS,
+    SLICE_PARAMS,
+    check_slice,
+    documents,
+)
+
 from harness.api import Dataset, Document
 from harness.errors import InputError
 from harness.params import Param
-from harness_plugins.datasets._images import GREY_PARAMS, SLICE_PARAMS, check_slice, documents
 
 
 class Digits(Dataset):

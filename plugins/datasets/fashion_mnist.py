@@ -6,10 +6,16 @@ import gzip
 from pathlib import Path
 from typing import Iterator
 
+from harness_plugins.datasets._images import (
+    GREY_PARAMS,
+    SLICE_PARAMS,
+    check_slice,
+    documents,
+)
+
 from harness.api import Dataset, Document
 from harness.errors import InputError
 from harness.params import Param
-from harness_plugins.datasets._images import GREY_PARAMS, SLICE_PARAMS, check_slice, documents
 
 DEFAULT_DIR = "/usr/share/datasets/fashion-mnist"
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")

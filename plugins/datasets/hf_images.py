@@ -7,10 +7,16 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from harness_plugins.datasets._images import (
+    GREY_PARAMS,
+    SLICE_PARAMS,
+    check_slice,
+    documents,
+)
+
 from harness.api import Dataset, Document
 from harness.errors import InputError
 from harness.params import Param
-from harness_plugins.datasets._images import GREY_PARAMS, SLICE_PARAMS, check_slice, documents
 
 
 class HFImages(Dataset):

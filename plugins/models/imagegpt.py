@@ -16,17 +16,13 @@ draw their training and eval images from another slice; ``harness validate`` che
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
-from typing import Any
-
 import json
 import shutil
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
-from harness.api import FitContext, ImageCodec, ImagePayload, LoadContext, ModelHandle, ModelLoader
-from harness.errors import InputError
-from harness.params import Param
 from harness_plugins.models.hf_handle import (
     DTYPES,
     WEIGHTS_FILE,
@@ -34,6 +30,17 @@ from harness_plugins.models.hf_handle import (
     quiet_transformers,
     torch_dtype,
 )
+
+from harness.api import (
+    FitContext,
+    ImageCodec,
+    ImagePayload,
+    LoadContext,
+    ModelHandle,
+    ModelLoader,
+)
+from harness.errors import InputError
+from harness.params import Param
 
 DROPOUTS = ("embd_pdrop", "resid_pdrop", "attn_pdrop")
 #: offline image sets a random-init model can be pretrained on (registered dataset plugins of this package)
@@ -58,6 +65,11 @@ class ImageGPTCodec(ImageCodec):
         self.sos_token_id = len(self.palette)  # vocab_size − 1: the palette, then SOS
         self.eos_token_id = None  # an image ends when it is full, not at a token
         self.pad_token_id = self.sos_token_id
+
+    def fingerprint(self) -> str:
+        """The palette, size and every processor setting (resize method, normalisation) that decides encode()."""
+        settings = self.processor.to_json_string()
+        return hashlib.sha256((self.palette_fingerprint() + settings).encode()).hexdigest()[:20]
 
     def encode_image(self, image: ImagePayload) -> list[int]:
         import numpy as np
@@ -131,6 +143,8 @@ class ImageGPT(ModelLoader):
         Param("pretrain_epochs", int, default=10, min=1, help="pretraining passes over those images"),
         Param("pretrain_lr", float, default=2e-3, min=0.0, exclusive_min=True, help="peak lr (AdamW, warmup + cosine)"),
         Param("pretrain_batch_size", int, default=32, min=1, help="images per pretraining update"),
+        Param("threads", int, default=0, min=0,
+              help="torch intra-op threads for this process (0 = leave as is); 1 keeps a tiny model fast on a shared CPU"),
     )  # fmt: skip
 
     def fingerprint(self) -> str:
@@ -150,7 +164,7 @@ class ImageGPT(ModelLoader):
         """Identity of the pretrained weights: every param and the pretrain recipe's version."""
         from harness_plugins.recipes.pretrain import Pretrain
 
-        params = {k: v for k, v in sorted(self.config.items()) if k not in ("id", "revision", "dtype")}
+        params = {k: v for k, v in sorted(self.config.items()) if k not in ("id", "revision", "dtype", "threads")}
         text = json.dumps({"params": params, "recipe": Pretrain.version, "loader": self.version}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -177,6 +191,12 @@ class ImageGPT(ModelLoader):
 
     def load(self, ctx: LoadContext) -> ModelHandle:
         codec = self.load_codec(ctx)
+        if self.option("threads"):
+            import torch
+
+            # a sub-million-parameter model gains nothing from intra-op threads, and when other processes share
+            # the cores, spinning OpenMP threads slow its small matmuls down many times over
+            torch.set_num_threads(self.option("threads"))
         source = self.option("id")
         if not source:
             module = random_imagegpt(

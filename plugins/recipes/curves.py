@@ -6,7 +6,7 @@ Definitions (recorded per logged point, next to the mean training loss of the ep
   teacher-forced, the same loss the recipe minimises on its training sequences.
 * ``heldout_entropy``: mean entropy (nats) of the model's next-token distribution at those positions; the
   paper's hyperfitted models become very confident (low entropy) although held-out loss rises.
-* ``greedy_ttr``: greedy continuations of ``curve_new_tokens`` tokens from the first
+* ``greedy_ttr``: greedy continuations of ``curve_new_tokens`` tokens (at most up to the sequence length) from the first
   ``curve_context_tokens`` tokens (at most half the sequence) of up to ``curve_contexts`` held-out
   sequences; per continuation,
   distinct token ids / generated tokens; averaged. Rises as hyperfitting cures repetition.
@@ -65,7 +65,9 @@ class CurveMonitor:
         row["heldout_loss"], row["heldout_entropy"] = heldout_loss_and_entropy(module, self.heldout, self.batch_size)
         length = min(self.context_tokens, max(1, len(self.heldout[0]) // 2))  # short sequences: their first half
         contexts = [seq[:length] for seq in self.heldout[: self.contexts]]
-        if contexts and self.new_tokens > 0:
+        # context + continuation stay within the training length, hence within the model's positions
+        new_tokens = min(self.new_tokens, len(self.heldout[0]) - length)
+        if contexts and new_tokens > 0:
             view = ModelHandle(module, handle.codec, handle.device, handle.modality)
-            row["greedy_ttr"] = greedy_ttr(view, contexts, self.new_tokens)
+            row["greedy_ttr"] = greedy_ttr(view, contexts, new_tokens)
         return row

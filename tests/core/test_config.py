@@ -214,7 +214,7 @@ def test_unknown_model_loader_lists_choices(tmp_path, registry):
     path = write(tmp_path, text)
     assert problems_of(path, registry) == [
         f'{path}:5: models.tiny.loader: unknown model loader "gpt-17" '
-        "(choose from: embedded-smollm2, hf-causal-lm, tiny-llama)"
+        "(choose from: embedded-smollm2, hf-causal-lm, imagegpt, tiny-llama)"
     ]
 
 

@@ -69,3 +69,16 @@ def write_bench(tmp_path: Path, name: str = "img", **overrides: Any) -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(bench, sort_keys=False), encoding="utf-8")
     return path
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
+    """``harness ARGS`` in-process: (exit code, stdout + stderr)."""
+    from harness.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err

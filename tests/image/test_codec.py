@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from imagekit import igpt, tiny_loader  # noqa: F401  (igpt: a fixture)
 
 from harness.api import Document, ImagePayload, LoadContext
 from harness.errors import InputError
-
-from imagekit import igpt, tiny_loader  # noqa: F401  (igpt: a fixture)
 
 GREYS = np.array([0, 85, 170, 255], dtype=np.uint8)  # the 4-level palette, exactly
 
@@ -90,3 +89,20 @@ def test_local_checkpoint_directory_loads(tmp_path: Path, igpt):
     assert handle.codec.fingerprint() == igpt.codec.fingerprint()
     assert torch.equal(next(handle.module.parameters()), next(igpt.module.parameters()))
     assert handle.module.config.resid_pdrop == 0.0
+
+
+def test_offline_pretraining_runs_once_and_is_cached(tmp_path: Path, capsys):
+    import torch
+
+    params = {"pretrain_on": "digits", "pretrain_stop": 32, "pretrain_epochs": 1, "pretrain_batch_size": 16}
+    first = tiny_loader(size=4, **params).load(LoadContext("cpu", tmp_path))
+    assert "pretraining imagegpt on digits[0:32] (32 images): update 2/2" in capsys.readouterr().err
+    folders = list((tmp_path / "imagegpt-pretrained").iterdir())
+    assert len(folders) == 1 and (folders[0] / "pretraining.json").is_file()
+    again = tiny_loader(size=4, **params).load(LoadContext("cpu", tmp_path))
+    assert capsys.readouterr().err == ""  # loaded from the cache
+    for a, b in zip(first.module.parameters(), again.module.parameters()):
+        assert torch.equal(a, b)
+    plain = tiny_loader(size=4).load(LoadContext("cpu", tmp_path))
+    assert not torch.equal(next(plain.module.parameters()), next(first.module.parameters()))
+    assert tiny_loader(size=4, **params).fingerprint() != tiny_loader(size=4, **(params | {"pretrain_epochs": 2})).fingerprint()

@@ -5,18 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from imagekit import write_bench
 
 from harness.config import load_benchmark
 from harness.errors import ConfigError
 from harness.plugin_manager import PluginOptions, load_plugins
 from harness.runner import Runner, RunOptions
 
-from imagekit import write_bench
-
 
 @pytest.fixture(scope="module")
 def registry():
-    return load_plugins(PluginOptions())
+    return load_plugins(PluginOptions()).registry
 
 
 def runner_for(tmp_path: Path, registry, **overrides) -> Runner:
@@ -56,7 +55,7 @@ def test_context_fraction_is_refused_for_text_models(tmp_path: Path, registry):
     bench = tiny_benchmark(tmp_path)
     bench["eval"]["context_fraction"] = 0.25
     with pytest.raises(ConfigError, match="eval.context_fraction: applies to image models only"):
-        load_benchmark(write_yaml(tmp_path / "t.yaml", bench), load_plugins(PluginOptions(local_files=[TINY_PLUGINS])))
+        load_benchmark(write_yaml(tmp_path / "t.yaml", bench), load_plugins(PluginOptions(local_files=(str(TINY_PLUGINS),))).registry)
 
 
 def test_different_images_sharing_their_top_rows_are_not_a_leak(tmp_path: Path, registry):

@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from harness.cli import main
-
-from imagekit import write_bench
+from imagekit import run_cli, write_bench
 
 METRICS = {
     "row-repetition": {"plugin": "row-repetition"},
@@ -23,11 +19,12 @@ METRICS = {
 }
 
 
-def test_image_benchmark_runs_and_draws_its_grid(tmp_path: Path):
+def test_image_benchmark_runs_and_draws_its_grid(tmp_path: Path, capsys):
     path = write_bench(tmp_path, metrics=METRICS)
     results = tmp_path / "results"
-    run = CliRunner().invoke(main, ["run", str(path), "--results", str(results), "--cache", str(tmp_path / "cache")])
-    assert run.exit_code == 0, run.output
+    args = ["run", str(path), "--results", str(results), "--cache", str(tmp_path / "cache")]
+    code, output = run_cli(args, capsys)
+    assert code == 0, output
     folder = results / "img"
     board = (folder / "leaderboard.md").read_text()
     for name in METRICS:
@@ -41,7 +38,17 @@ def test_image_benchmark_runs_and_draws_its_grid(tmp_path: Path):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["config"]["eval"]["context_fraction"] == 0.25
     before = (folder / "scores.csv").read_text()
-    again = CliRunner().invoke(main, ["run", str(path), "--results", str(results), "--cache", str(tmp_path / "cache")])
-    assert again.exit_code == 0, again.output
+    code, output = run_cli(args, capsys)
+    assert code == 0, output
     assert (folder / "scores.csv").read_text() == before
-    assert "generate 0 run" in again.output.replace("\n", " ")
+    assert "generate 0 run" in output.replace("\n", " ")
+
+
+def test_image_training_sequences_must_be_whole_images(tmp_path: Path, capsys):
+    recipes = {"fit": {"plugin": "hyperfit", "train": {"dataset": "digits", "samples": 8, "tokens": 40}, "epochs": 1,
+                       "batch_size": 4, "curve_every": 0}}  # fmt: skip
+    path = write_bench(tmp_path, recipes=recipes, matrix=[{"recipe": "fit", "decoder": "greedy"}])
+    code, output = run_cli(["run", str(path), "--results", str(tmp_path / "r"), "--cache", str(tmp_path / "c")], capsys)
+    assert code == 2, output
+    assert "recipes.fit.train.tokens: 40" in output and "set it to 65" in output
+    assert "Traceback" not in output

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
+from imagekit import bw_codec, image_record  # noqa: F401  (bw_codec: a fixture)
 
 from harness.api import MetricContext
 from harness.errors import InputError
 from harness.scoring import score_metric
-
-from imagekit import bw_codec, image_record  # noqa: F401  (bw_codec: a fixture)
 
 B, W = [0, 0, 0, 0], [1, 1, 1, 1]
 
@@ -83,9 +82,10 @@ def test_completion_diversity_within_prompts(bw_codec):
 
 def test_recognisability_of_held_out_digits(tmp_path):
     """Originals are recognised as their own digit; relabelled ones are not."""
-    from harness.api import LoadContext
     from harness_plugins.datasets.digits import Digits
     from harness_plugins.models.imagegpt import ImageGPT
+
+    from harness.api import LoadContext
 
     codec = ImageGPT({"size": 8, "grey_levels": 16}).load_codec(LoadContext("cpu", tmp_path))
     docs = list(Digits({"start": 1200, "stop": 1260}).documents())

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from harness.pictures import dataset_grid, markdown_section, write_grids
-
 from imagekit import bw_codec, image_record  # noqa: F401  (bw_codec: a fixture)
+
+from harness.pictures import dataset_grid, markdown_section, write_grids
 
 B, W = [0, 0, 0, 0], [1, 1, 1, 1]
 

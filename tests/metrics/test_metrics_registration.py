@@ -15,7 +15,7 @@ from harness.params import resolve_params
 ALL_METRICS = [
     "ttr", "self-bleu", "entropy", "ttr-curve", "seq-rep-n", "rep-n", "diversity", "distinct-n", "ngram-entropy",
     "dataset-bleu", "dataset-overlap", "dataset-overlap-max", "dataset-overlap-share",
-    "mauve", "coherence", "tf-entropy", "tf-topk-prob", "perplexity", "top1-agreement",
+    "mauve", "coherence", "tf-entropy", "tf-topk-prob", "perplexity", "top1-agreement", "judge-preference",
     "row-repetition", "distinct-clusters", "pixel-mse", "psnr", "completion-diversity", "recognisability",
 ]  # fmt: skip
 
