@@ -20,8 +20,12 @@ from harness_plugins.datasets.embedded_news import EmbeddedNews
 from harness_plugins.datasets.embedded_wikipedia import EmbeddedWikipedia
 from harness_plugins.datasets.hf_datasets import HFTextDataset
 from harness_plugins.datasets.local_files import LocalText
+from harness_plugins.datasets.digits import Digits
+from harness_plugins.datasets.fashion_mnist import FashionMNIST
+from harness_plugins.datasets.hf_images import HFImages
 
 ALL = (EmbeddedWikipedia, EmbeddedNews, EmbeddedFiction, LocalText, HFTextDataset)
+IMAGES = (Digits, FashionMNIST, HFImages)  # tested in tests/image
 EXPECTED_NEWS_DOCS = 300  # lee_background.cor: 300 lines, one article each
 EXPECTED_NEWS_WORDS = 59_890
 
@@ -35,11 +39,14 @@ def make(cls, **given):
 def test_hook_registers_all_dataset_classes() -> None:
     got = []
     dataset_plugins.harness_register_datasets(register=got.append)
-    assert got == list(ALL)
+    assert got == list(ALL + IMAGES)
     registry = Registry()
     for cls in got:
         registry.add("dataset", cls, Source("test"))
-    assert sorted(registry.names("dataset")) == ["embedded-fiction", "embedded-news", "embedded-wikipedia", "hf-text", "local-text"]
+    assert sorted(registry.names("dataset")) == [
+        "digits", "embedded-fiction", "embedded-news", "embedded-wikipedia", "fashion-mnist", "hf-images", "hf-text",
+        "local-text",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("cls", ALL)

@@ -5,11 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness_plugins.metrics import METRICS as ALL
+from harness_plugins.metrics.image import METRICS as IMAGE
 from harness_plugins.metrics.model_based import METRICS as MODEL_BASED
 
-METRICS = [cls for cls in ALL if cls not in MODEL_BASED]  # documented in docs/metrics-model.md
+# model-based metrics are documented in docs/metrics-model.md, image metrics in docs/images.md
+METRICS = [cls for cls in ALL if cls not in MODEL_BASED and cls not in IMAGE]
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
+IMAGE_DOC = DOC.parent / "images.md"
+
+
+def test_every_image_metric_is_defined_in_the_images_page():
+    text = IMAGE_DOC.read_text(encoding="utf-8")
+    for cls in IMAGE:
+        assert f"| `{cls.name}`" in text, cls.name
+        assert cls.__doc__ or cls.definition, cls.name
 
 
 def test_every_metric_has_a_section_with_its_definition_and_params():
