@@ -262,3 +262,13 @@ def test_half_precision_weights_are_trained_in_fp32(tmp_path: Path, caplog):
     changed = sum(int((after[k] != before[k]).sum()) for k in before)
     total = sum(v.numel() for v in before.values())
     assert changed > 0.5 * total, "most weights moved, as in an fp32 fit"
+
+
+def test_progress_shows_the_latest_curve_values(tmp_path: Path):
+    """The live progress line carries held-out loss and greedy TTR once the first epoch's point is logged."""
+    infos: list[dict] = []
+    ctx = context(tmp_path, [], sequences(3, seed=9))
+    ctx.progress = lambda done, total, info: infos.append(dict(info))
+    build(Hyperfit, **QUICK).fit(new_handle(), sequences(), ctx)
+    assert "heldout_loss" not in infos[0] and {"epoch", "loss"} <= set(infos[0])
+    assert {"heldout_loss", "greedy_ttr"} <= set(infos[-1])
