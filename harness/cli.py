@@ -114,9 +114,11 @@ def validate(benchmarks: tuple[str, ...]) -> None:
               help="Smoke run on the first N contexts per eval dataset (results go to <benchmark>-limitN).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option("--fit-only", is_flag=True,
+              help="Train every fit into the cache and stop (e.g. under accelerate launch); a later run generates.")
 @plugin_options
 def run(benchmarks: tuple[str, ...], results_root: str, cache_root: str | None, fresh: bool, limit: int | None,
-        device: str, quiet: bool) -> None:  # fmt: skip
+        device: str, quiet: bool, fit_only: bool) -> None:  # fmt: skip
     """Run benchmarks: fit, generate, score, and write results/<benchmark>/ plus a leaderboard."""
     from rich.console import Console
 
@@ -138,8 +140,16 @@ def run(benchmarks: tuple[str, ...], results_root: str, cache_root: str | None, 
         options = RunOptions(Path(results_root), cache, device=device, fresh=fresh, limit=limit)
         helper = not distributed.is_main()  # another process of a multi-process launch: it only helps to train
         with Reporter(err, quiet=quiet or helper) as reporter:
-            summary = Runner(bench, options, reporter).run()
+            runner = Runner(bench, options, reporter)
+            if fit_only:
+                runner.fit_all()
+            else:
+                summary = runner.run()
         if helper:
+            continue
+        if fit_only:
+            trained, reused = runner.computed.get("fit", 0), runner.reused.get("fit", 0)
+            err.print(f"{bench.name}: fits done ({trained} trained, {reused} reused from the cache {cache})", highlight=False)
             continue
         print_leaderboard(summary.results_dir, "rich", Console(width=None if sys.stdout.isatty() else 160))
         if not quiet:

@@ -20,7 +20,9 @@ class HFCausalLM(ModelLoader):
         Param("dtype", str, default="auto", choices=DTYPES, help="auto: bfloat16 on a GPU that supports it, else float32"),
         Param("gguf_file", str, default=None, help="GGUF file name inside `id` (dequantised on load)"),
         Param("trust_remote_code", bool, default=False, help="allow model code from the hub"),
-    )
+        Param("device_map", str, default=None,
+              help='"auto": spread the model over every visible GPU of one process (70B generation); see docs/recipes.md'),
+    )  # fmt: skip
 
     def fingerprint(self) -> str:
         """For a local directory, a hash of its config and weight file sizes; hub ids rely on `revision`."""
@@ -43,5 +45,6 @@ class HFCausalLM(ModelLoader):
             revision=self.option("revision"),
             trust_remote_code=self.option("trust_remote_code"),
             gguf_file=self.option("gguf_file"),
+            device_map=self.option("device_map"),
         )
 

@@ -6,9 +6,11 @@ Imports torch/transformers only inside functions so that registering the loaders
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from harness import distributed
 from harness.api import Codec, ModelHandle
 from harness.errors import InputError
 
@@ -73,8 +75,15 @@ def torch_dtype(name: str, device: str) -> Any:
 
 
 def load_causal_lm(source: str, device: str, dtype: str, revision: str | None = None, trust_remote_code: bool = False,
-                   gguf_file: str | None = None, label: str | None = None) -> CausalLMHandle:
-    """Load model + tokenizer from a hub id or local dir; turn every load failure into one clear message."""
+                   gguf_file: str | None = None, label: str | None = None,
+                   device_map: str | None = None) -> CausalLMHandle:  # fmt: skip
+    """Load model + tokenizer from a hub id or local dir; turn every load failure into one clear message.
+
+    ``device_map`` (e.g. "auto") spreads one model over every visible GPU in this process, for models
+    larger than one GPU (generation after ``harness run --fit-only``); it is ignored inside a multi-process
+    launch. There, under FSDP / DeepSpeed, the model stays on the CPU and accelerate places its shards,
+    instead of every process copying the whole model onto its GPU.
+    """
     import transformers
 
     quiet_transformers()
@@ -84,9 +93,14 @@ def load_causal_lm(source: str, device: str, dtype: str, revision: str | None = 
     kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
     if gguf_file:
         kwargs["gguf_file"] = gguf_file
+    if distributed.is_distributed():
+        device_map = None  # a multi-process launch: the training engine places the model, not device_map
+    load_kwargs = {"device_map": device_map} if device_map else {}
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kwargs)
-        module = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype(dtype, device), **kwargs)
+        module = transformers.AutoModelForCausalLM.from_pretrained(
+            source, dtype=torch_dtype(dtype, device), **kwargs, **load_kwargs
+        )
     except (OSError, ValueError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         local = Path(source).expanduser().exists()
@@ -97,6 +111,16 @@ def load_causal_lm(source: str, device: str, dtype: str, revision: str | None = 
             "the cache); a local directory works offline"
         )
         raise InputError(f'model "{label}" could not be loaded: {first}; {hint}') from None
-    module.to(device)
+    if device_map:
+        device = str(next(module.parameters()).device)  # inputs go where the embeddings are
+    elif not sharded_launch():
+        module.to(device)
     module.eval()
     return CausalLMHandle(module, TokenizerCodec(tokenizer), device=device)
+
+
+def sharded_launch() -> bool:
+    """An FSDP or DeepSpeed launch: accelerate shards the model, so the loader must not copy it onto a GPU."""
+    return distributed.is_distributed() and any(
+        os.environ.get(flag, "").lower() == "true" for flag in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED")
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -110,7 +111,8 @@ def train(handle: ModelHandle, sequences: list[list[int]], ctx: FitContext, conf
         disable_dropout(module)
     if config["gradient_checkpointing"]:
         module.gradient_checkpointing_enable()
-    keep_master_weights_fp32(module)
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() != "true":  # DeepSpeed keeps fp32 masters itself
+        keep_master_weights_fp32(module)
     engine = make_engine(config["precision"], handle.device)
     per_epoch, total, micro = plan_updates(config, len(sequences), engine.world)
     per_rank = config["batch_size"] // engine.world

@@ -403,3 +403,23 @@ def test_kill_9_during_fit_then_resume(tmp_path: Path, registry):
     summary = run(load(registry, reference.parent, long_fit_data(tmp_path)), reference / "results", reference / "cache")
     assert summary.computed["fit"] == 1
     assert csv_score_map(results / "longfit" / "scores.csv") == score_map(summary.scores)
+
+
+# --------------------------------------------------------------------------- --fit-only
+
+
+def test_fit_only_trains_into_the_cache_and_a_later_run_reuses_it(tmp_path: Path):
+    """`harness run --fit-only` (the multi-GPU launch's first step) stores fits and writes no results."""
+    yaml_path = write_yaml(tmp_path / "tiny.yaml", tiny_benchmark(tmp_path))
+    cache, results = tmp_path / "cache", tmp_path / "results"
+    env = {**os.environ, "HARNESS_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "harness", "--plugins", str(TINY_PLUGINS), "run", str(yaml_path), "--results", str(results)]
+    done = subprocess.run(base + ["--fit-only"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "fits done (1 trained, 0 reused" in done.stderr
+    assert len(stage_files(cache, "fit")) == 1 and not results.exists()
+    assert stage_files(cache, "generate") == []
+    done = subprocess.run(base + ["--quiet"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    stages = manifest(results / "tiny")["stages"]
+    assert stages["reused"]["fit"] == 1 and "fit" not in stages["computed"]
