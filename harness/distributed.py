@@ -32,3 +32,11 @@ def is_distributed() -> bool:
 
 def is_main() -> bool:
     return rank() == 0
+
+
+def sharding() -> str | None:
+    """"fsdp" or "deepspeed" when the launch config shards the model over the processes, else None."""
+    for engine in ("fsdp", "deepspeed"):
+        if os.environ.get(f"ACCELERATE_USE_{engine.upper()}", "").lower() == "true":
+            return engine
+    return None

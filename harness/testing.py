@@ -128,6 +128,33 @@ class TinyLlamaLoader(ModelLoader):
         return TinyHandle(module.to(ctx.device), ByteCodec(), device=ctx.device)
 
 
+def save_tiny_hf_model(folder: Path, texts: Sequence[str], vocab_size: int = 300, chat_template: str | None = None) -> Path:
+    """A random-init 2-layer Llama with a byte-level BPE tokenizer trained on ``texts``, saved like a hub model.
+
+    For testing loaders and metrics that read a model directory (``hf-causal-lm``, local judges) offline.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<pad>", "<s>", "</s>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)  # fmt: skip
+    backend.train_from_iterator(list(texts), trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                         bos_token_id=1, eos_token_id=2, pad_token_id=0)  # fmt: skip
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
 def make_corpus(path: Path, documents: int = 40, words: int = 60, seed: int = 0) -> Path:
     """A deterministic ``local-text`` corpus: documents of random words separated by blank lines."""
     rng = random.Random(seed)

@@ -69,24 +69,13 @@ class HFTextDataset(Dataset):
         return ", ".join(parts)
 
     def _load(self) -> Any:
-        try:
-            import datasets  # noqa: F401  (optional dependency)
-        except ImportError:
-            raise InputError(
-                f"{self.name}: the Hugging Face `datasets` package is not installed; pip install datasets "
-                "(or use the offline datasets embedded-wikipedia, embedded-news or local-text)"
-            ) from None
-        kwargs: dict[str, Any] = {"split": self.option("split")}
-        if self.option("revision"):
-            kwargs["revision"] = self.option("revision")
-        try:
-            return datasets.load_dataset(self.option("path"), self.option("name"), **kwargs)
-        except Exception as exc:  # no network, unknown dataset, missing cache, bad split ...
-            raise InputError(
-                f"{self.name}: dataset {self._describe_source()} could not be loaded: {type(exc).__name__}: {exc}. "
-                "There may be no network access to the Hugging Face hub: set HF_DATASETS_OFFLINE=1 to use a "
-                "cached copy, or use a local dataset (local-text, embedded-wikipedia, embedded-news)"
-            ) from None
+        return load_hub_split(
+            self,
+            source=self._describe_source(),
+            install_hint="pip install datasets (or use the offline datasets embedded-wikipedia, embedded-news or local-text)",
+            offline_hint="There may be no network access to the Hugging Face hub: set HF_DATASETS_OFFLINE=1 to use a "
+            "cached copy, or use a local dataset (local-text, embedded-wikipedia, embedded-news)",
+        )
 
     def documents(self) -> Iterator[Document]:
         data = self._load()
@@ -136,3 +125,23 @@ class HFTextDataset(Dataset):
                 raise InputError(f"{self.name}: duplicate document id {doc_id}")
             seen.add(doc_id)
             yield Document(doc_id, text)
+
+
+def load_hub_split(plugin: Dataset, source: str, install_hint: str, offline_hint: str) -> Any:
+    """``datasets.load_dataset(path, name, split=, revision=)`` from the plugin's params, every failure an InputError.
+
+    Shared by the hub text and image datasets; the hints name the offline alternatives of each.
+    """
+    try:
+        import datasets  # optional dependency
+    except ImportError:
+        raise InputError(f"{plugin.name}: the Hugging Face `datasets` package is not installed; {install_hint}") from None
+    kwargs: dict[str, Any] = {"split": plugin.option("split")}
+    if plugin.option("revision"):
+        kwargs["revision"] = plugin.option("revision")
+    try:
+        return datasets.load_dataset(plugin.option("path"), plugin.option("name"), **kwargs)
+    except Exception as exc:  # no network, unknown dataset, missing cache, bad split ...
+        raise InputError(
+            f"{plugin.name}: dataset {source} could not be loaded: {type(exc).__name__}: {exc}. {offline_hint}"
+        ) from None

@@ -13,6 +13,7 @@ from harness_plugins.datasets._images import (
     check_slice,
     documents,
 )
+from harness_plugins.datasets.hf_datasets import load_hub_split
 
 from harness.api import Dataset, Document
 from harness.errors import InputError
@@ -37,23 +38,12 @@ class HFImages(Dataset):
     ) + SLICE_PARAMS + GREY_PARAMS
 
     def _load(self) -> Any:
-        try:
-            import datasets
-        except ImportError:
-            raise InputError(
-                f"{self.name}: the Hugging Face `datasets` package is not installed; pip install 'hyperfit-harness[hub]' "
-                "(offline, use the `digits` or `fashion-mnist` datasets)"
-            ) from None
-        kwargs: dict[str, Any] = {"split": self.option("split")}
-        if self.option("revision"):
-            kwargs["revision"] = self.option("revision")
-        try:
-            return datasets.load_dataset(self.option("path"), self.option("name"), **kwargs)
-        except Exception as exc:  # no network, unknown dataset, missing cache, bad split ...
-            raise InputError(
-                f"{self.name}: dataset {self.option('path')!r} (split {self.option('split')!r}) could not be loaded: "
-                f"{type(exc).__name__}: {exc}. Without hub access use the offline `digits` or `fashion-mnist` datasets"
-            ) from None
+        return load_hub_split(
+            self,
+            source=f"{self.option('path')!r} (split {self.option('split')!r})",
+            install_hint="pip install 'hyperfit-harness[hub]' (offline, use the `digits` or `fashion-mnist` datasets)",
+            offline_hint="Without hub access use the offline `digits` or `fashion-mnist` datasets",
+        )
 
     def documents(self) -> Iterator[Document]:
         import numpy as np

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 
 from harness.api import LoadContext, ModelHandle, ModelLoader
 from harness.params import Param
-from harness_plugins.models.hf_handle import DTYPES, load_causal_lm
+from harness_plugins.models.hf_handle import DTYPES, folder_fingerprint, load_causal_lm
 
 
 class HFCausalLM(ModelLoader):
@@ -26,16 +24,7 @@ class HFCausalLM(ModelLoader):
 
     def fingerprint(self) -> str:
         """For a local directory, a hash of its config and weight file sizes; hub ids rely on `revision`."""
-        folder = Path(self.option("id")).expanduser()
-        if not folder.is_dir():
-            return ""
-        digest = hashlib.sha256()
-        for path in sorted(folder.iterdir()):
-            if path.is_file():
-                digest.update(f"{path.name}:{path.stat().st_size}".encode())
-                if path.suffix == ".json" and path.stat().st_size < 1_000_000:
-                    digest.update(path.read_bytes())
-        return digest.hexdigest()[:20]
+        return folder_fingerprint(self.option("id"))
 
     def load(self, ctx: LoadContext) -> ModelHandle:
         return load_causal_lm(

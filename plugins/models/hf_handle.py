@@ -6,7 +6,6 @@ Imports torch/transformers only inside functions so that registering the loaders
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -119,8 +118,20 @@ def load_causal_lm(source: str, device: str, dtype: str, revision: str | None = 
     return CausalLMHandle(module, TokenizerCodec(tokenizer), device=device)
 
 
+def folder_fingerprint(source: str) -> str:
+    """For a local directory, a hash of its small JSON files and every file's size; "" for a hub id."""
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            digest.update(f"{path.name}:{path.stat().st_size}".encode())
+            if path.suffix == ".json" and path.stat().st_size < 1_000_000:
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
 def sharded_launch() -> bool:
     """An FSDP or DeepSpeed launch: accelerate shards the model, so the loader must not copy it onto a GPU."""
-    return distributed.is_distributed() and any(
-        os.environ.get(flag, "").lower() == "true" for flag in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED")
-    )
+    return distributed.is_distributed() and distributed.sharding() is not None

@@ -27,6 +27,7 @@ from harness_plugins.models.hf_handle import (
     DTYPES,
     WEIGHTS_FILE,
     CausalLMHandle,
+    folder_fingerprint,
     quiet_transformers,
     torch_dtype,
 )
@@ -103,19 +104,6 @@ def random_imagegpt(levels: int, size: int, n_embd: int, n_layer: int, n_head: i
         torch.manual_seed(seed)
         return ImageGPTForCausalImageModeling(config)
 
-
-def folder_fingerprint(source: str) -> str:
-    """For a local directory, a hash of its small JSON files and every file's size; "" for a hub id."""
-    folder = Path(source).expanduser()
-    if not folder.is_dir():
-        return ""
-    digest = hashlib.sha256()
-    for path in sorted(folder.iterdir()):
-        if path.is_file():
-            digest.update(f"{path.name}:{path.stat().st_size}".encode())
-            if path.suffix == ".json" and path.stat().st_size < 1_000_000:
-                digest.update(path.read_bytes())
-    return digest.hexdigest()[:20]
 
 
 class ImageGPT(ModelLoader):

@@ -9,7 +9,6 @@ config decides DDP, FSDP or DeepSpeed ZeRO-3, and this class only forwards to ac
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -153,6 +152,6 @@ def make_engine(precision: str, device: str) -> LocalEngine | AccelerateEngine:
     """The accelerate engine inside a multi-process launch, else the local one."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if distributed.is_distributed() or os.environ.get("ACCELERATE_USE_FSDP") == "true" or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true":
+    if distributed.is_distributed() or distributed.sharding():
         return AccelerateEngine(precision, device)
     return LocalEngine(precision, device)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from harness import distributed
 from harness.api import FitContext, ModelHandle, log
 from harness.errors import InputError
 from harness.sampling import derive_seed
@@ -111,7 +111,7 @@ def train(handle: ModelHandle, sequences: list[list[int]], ctx: FitContext, conf
         disable_dropout(module)
     if config["gradient_checkpointing"]:
         module.gradient_checkpointing_enable()
-    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() != "true":  # DeepSpeed keeps fp32 masters itself
+    if distributed.sharding() != "deepspeed":  # DeepSpeed keeps fp32 master weights itself
         keep_master_weights_fp32(module)
     engine = make_engine(config["precision"], handle.device)
     per_epoch, total, micro = plan_updates(config, len(sequences), engine.world)

@@ -24,6 +24,7 @@ from harness_plugins.metrics.model_based.judge_preference import JudgePreference
 from harness.api import MetricContext
 from harness.cli import main
 from harness.errors import InputError, RunError
+from harness.testing import save_tiny_hf_model
 from harness.params import resolve_params
 
 GOOD = "The lamps were lit one by one along the harbour, and the ships came home."
@@ -310,26 +311,8 @@ CHAT_TEMPLATE = (
 @pytest.fixture(scope="module")
 def tiny_judge_dir(tmp_path_factory) -> Path:
     """A random-init 2-layer Llama with a byte-level BPE tokenizer and a chat template, saved like a hub model."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-judge")
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<pad>", "<s>", "</s>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)  # fmt: skip
-    backend.train_from_iterator([GOOD, BAD, CONTEXT, judge_messages(CONTEXT, GOOD, BAD)[1]["content"]] * 3, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
-    tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=0)  # fmt: skip
-    LlamaForCausalLM(config).save_pretrained(folder)
-    return folder
+    texts = [GOOD, BAD, CONTEXT, judge_messages(CONTEXT, GOOD, BAD)[1]["content"]] * 3
+    return save_tiny_hf_model(tmp_path_factory.mktemp("tiny-judge"), texts, vocab_size=400, chat_template=CHAT_TEMPLATE)
 
 
 def local_records() -> list[dict[str, Any]]:

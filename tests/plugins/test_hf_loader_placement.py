@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.testing import save_tiny_hf_model
 from harness_plugins.models.hf_handle import load_causal_lm, sharded_launch
 
 torch = pytest.importorskip("torch")
@@ -14,23 +15,7 @@ torch = pytest.importorskip("torch")
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """A random-init 2-layer Llama with a small byte-level BPE tokenizer, saved like a hub model."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-hf")
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<pad>", "<s>", "</s>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)  # fmt: skip
-    backend.train_from_iterator(["the cat sat on the mat and looked at the sea"] * 5, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
-    tokenizer.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, bos_token_id=1, eos_token_id=2, pad_token_id=0)  # fmt: skip
-    LlamaForCausalLM(config).save_pretrained(folder)
-    return folder
+    return save_tiny_hf_model(tmp_path_factory.mktemp("tiny-hf"), ["the cat sat on the mat and looked at the sea"] * 5)
 
 
 def greedy(handle) -> list[int]:
