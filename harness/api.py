@@ -78,6 +78,10 @@ class Codec:
         """A stable hash of everything that decides encode(); part of every data stage key."""
         raise NotImplementedError
 
+    def special_token_ids(self) -> frozenset[int]:
+        """Ids that are markup, not text (BOS, EOS, padding): stripped before data overlap is checked."""
+        return frozenset(i for i in (self.eos_token_id, self.pad_token_id) if i is not None)
+
     def encode_document(self, doc: "Document") -> list[int]:
         """Token ids of a whole document (what the runner calls); text codecs encode ``doc.text``."""
         return self.encode(doc.text)
@@ -198,6 +202,12 @@ class ModelLoader(Plugin):
         """Extra identity beyond name+params (e.g. a weights hash); cheap, no model load."""
         return ""
 
+    def resolved_settings(self, device: str) -> dict[str, Any]:
+        """What this instance's params resolve to on ``device`` where a param leaves it open (e.g. ``dtype:
+        auto`` → ``{"dtype": "bfloat16"}`` on a GPU). Part of every stage key and recorded in the manifest,
+        so a CPU smoke run and a GPU run never share results. Cheap: no model load."""
+        return {}
+
     def load(self, ctx: LoadContext) -> ModelHandle:
         raise NotImplementedError
 
@@ -302,10 +312,16 @@ class FitContext:
 
 
 class Recipe(Plugin):
-    """Fits a model on training sequences in place. ``trains = False`` marks the identity recipe."""
+    """Fits a model on training sequences in place. ``trains = False`` marks the identity recipe.
+
+    The fit's stage key holds the params marked as affecting the result (see :class:`Param`), the training
+    sequences and the run seed; the held-out sequences join it only for a recipe that selects its weights on
+    them (``selects_on_heldout``, e.g. early stopping), since for the others they only feed the curve.
+    """
 
     kind = "recipe"
     trains: ClassVar[bool] = True
+    selects_on_heldout: ClassVar[bool] = False
     #: defaults for the recipe's ``train:`` block (samples × tokens drawn from the training dataset)
     train_defaults: ClassVar[dict[str, int]] = {"samples": 2000, "tokens": 256}
 
@@ -327,14 +343,22 @@ class Generation:
     blocked_steps: int | None = None
     #: the sampling temperature a decoder chose for this row (``entropy-matched-temperature``); None: not applicable
     temperature: float | None = None
+    #: True when the row ended because the model emitted EOS (only possible with ``DecodeContext.stop_at_eos``)
+    stopped_at_eos: bool = False
 
 
 @dataclass
 class DecodeContext:
-    """Per-batch inputs besides the contexts: one seed per row, and optional training data."""
+    """Per-batch inputs besides the contexts: one seed per row, optional training data, and the EOS policy.
+
+    ``stop_at_eos`` False (the default, ``eval.stop_at_eos``): every row runs to exactly ``new_tokens`` tokens,
+    the EOS token is never chosen (its score is set to -inf before the pick; per-step statistics still come
+    from the raw distribution). True: a row stops when it emits EOS; EOS is not part of its output.
+    """
 
     seeds: list[int]
     train_sequences: list[list[int]] | None = None
+    stop_at_eos: bool = False
 
 
 class Decoder(Plugin):
@@ -367,7 +391,7 @@ SAMPLE_FIELDS = (
 )
 #: fields present only where they apply: several draws per prompt, a blocking or temperature-choosing decoder,
 #: a document label, an image model
-OPTIONAL_SAMPLE_FIELDS = ("sample_idx", "blocked_steps", "temperature", "label", "image_shape")
+OPTIONAL_SAMPLE_FIELDS = ("sample_idx", "blocked_steps", "temperature", "stopped_at_eos", "label", "image_shape")
 #: image generations carry ``image_shape`` ([height, width]); metrics check it against their modalities
 
 

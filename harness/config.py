@@ -28,6 +28,12 @@ EVAL_SCHEMA = (
     Param("batch_size", (int, str), default=8, min=1,
           help='continuations per generation batch, or "auto": the largest that fits on the GPU (8 on a CPU)'),
     Param("samples_per_prompt", int, default=1, min=1, help="continuations per context for sampling decoders"),
+    Param("overlap_ngram", int, default=13, min=1,
+          help="disjointness: no run of this many tokens of an eval context or its reference (special tokens "
+               "stripped) may occur in a training or held-out sequence"),
+    Param("stop_at_eos", bool, default=False,
+          help="false: every continuation has exactly new_tokens tokens (EOS suppressed, as the paper compares); "
+               "true: a row stops at EOS, its length is recorded and metrics apply their short-row rules"),
     Param("bootstrap", int, default=1000, min=0, help="bootstrap resamples for corpus-level metric intervals"),
     Param("context_fraction", float, default=None, min=0.0, max=1.0, exclusive_min=True,
           help="image models only: share of the image's rows given as context (default 0.25, the paper's); "
@@ -58,8 +64,20 @@ class Component:
         return self.registration.cls(self.params)
 
     def identity(self) -> dict[str, Any]:
-        """Everything about this component that decides its outputs (for stage keys)."""
-        out = {"plugin": self.plugin, "version": self.registration.cls.version, "params": self.params}
+        """Everything about this component that decides its outputs (for stage keys): plugin name, version,
+        the hash of its code and its distribution's version, and the params that affect results (not the
+        ones marked ``affects_result=False``, e.g. logging and checkpoint cadence)."""
+        from harness.code_identity import class_source_hash
+
+        cls = self.registration.cls
+        ignored = {p.name for p in cls.params if not p.affects_result}
+        out = {
+            "plugin": self.plugin,
+            "version": cls.version,
+            "code": class_source_hash(cls),
+            "distribution": [self.registration.source.distribution, self.registration.source.version],
+            "params": {k: v for k, v in self.params.items() if k not in ignored},
+        }
         if self.train is not None:
             out["train"] = self.train
         return out
@@ -74,6 +92,10 @@ class EvalSpec:
     batch_size: int | str
     bootstrap: int
     samples_per_prompt: int = 1
+    #: the EOS policy: False = fixed length (EOS suppressed), True = stop at EOS (see DecodeContext)
+    stop_at_eos: bool = False
+    #: disjointness check: token n-gram length (see harness.sampling.check_disjoint)
+    overlap_ngram: int = 13
     #: image models: share of rows given as context (None for text benchmarks)
     context_fraction: float | None = None
 

@@ -24,6 +24,8 @@ class Param:
 
     ``type`` is a Python type or a tuple of them (``(int, str)`` for "an int or 'auto'").
     A default of ``None`` makes the parameter optional and nullable; ``REQUIRED`` makes it mandatory.
+    ``affects_result=False`` marks a param that cannot change the plugin's output (logging, progress,
+    checkpoint cadence): it stays out of stage keys, so changing it reuses the stored stage.
     """
 
     name: str
@@ -34,6 +36,7 @@ class Param:
     min: float | None = None
     max: float | None = None
     exclusive_min: bool = False
+    affects_result: bool = True
 
     @property
     def required(self) -> bool:
@@ -57,6 +60,8 @@ class Param:
             out["min"] = self.min
         if self.max is not None:
             out["max"] = self.max
+        if not self.affects_result:
+            out["affects_result"] = False
         return out
 
     def check(self, value: Any) -> tuple[Any, str | None]:

@@ -203,6 +203,8 @@ class ResultsWriter:
             "git": git_state(bench.path.resolve()),
             "hardware": hardware(runner.device_name or runner.options.device),
             "data": {key: {"sha256": runner._data_hash.get(key), "documents": len(runner._docs.get(key, []))} for key in bench.datasets},
+            "models": runner._model_facts,
+            "disjointness": runner.disjointness,
             "stage_keys": runner.stage_keys,
             "stages": {"computed": summary.computed, "reused": summary.reused},
             "timings_seconds": {k: round(v, 3) for k, v in summary.timings.items()},

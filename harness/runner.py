@@ -8,6 +8,7 @@ stopped. ``fresh`` ignores stored stages; ``limit`` runs on the first N contexts
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from harness import distributed
+from harness.code_identity import library_versions
 from harness.api import Codec, DecodeContext, FitContext, LoadContext, MetricContext, ModelHandle
 from harness.config import Benchmark, Cell, Component
 from harness.errors import HarnessError, InputError, RunError
@@ -87,9 +89,12 @@ class Runner:
         self.seed_spread: list[SpreadRow] = []  # per-draw values where samples_per_prompt > 1
         self._fit_keys: dict[tuple[str, str], tuple[str, list[TrainSample] | None]] = {}
         self._heldout: dict[tuple[str, str], list[TrainSample]] = {}
+        self._train_keys: dict[tuple[str, str], str] = {}
         self._codecs: dict[str, Codec] = {}
         self._loaders: dict[str, Any] = {key: comp.instantiate() for key, comp in bench.models.items()}
         self._model_ids: dict[str, str] = {}
+        self._model_facts: dict[str, dict[str, Any]] = {}
+        self.disjointness: dict[str, dict[str, Any]] = {}  # what check_disjoint verified, per (model/recipe)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -160,10 +165,23 @@ class Runner:
 
     # ------------------------------------------------------------------ models
 
+    def model_facts(self, model: str) -> dict[str, Any]:
+        """What decides this model's outputs besides its params: the files' fingerprint, the settings its
+        params resolve to here (dtype), the device kind and the libraries' versions. Recorded in the manifest."""
+        if model not in self._model_facts:
+            loader = self._loaders[model]
+            self._model_facts[model] = {
+                "fingerprint": loader.fingerprint(),
+                "resolved": loader.resolved_settings(self.device),
+                "device": "cuda" if self.device.startswith("cuda") else self.device,
+                "libraries": library_versions(),
+            }
+        return self._model_facts[model]
+
     def model_id(self, model: str) -> str:
         if model not in self._model_ids:
             comp = self.bench.models[model]
-            self._model_ids[model] = content_key("model", comp.identity(), self._loaders[model].fingerprint())
+            self._model_ids[model] = content_key("model", comp.identity(), self.model_facts(model))
         return self._model_ids[model]
 
     def _load(self, model: str) -> ModelHandle:
@@ -246,9 +264,10 @@ class Runner:
         if dataset in self.bench.eval.datasets:
             reserved_key, ctxs = self.contexts(model, dataset)
             reserved = {c.doc_id for c in ctxs}
+        drawn_by = {k: v for k, v in recipe.train.items() if k != "heldout"}  # the held-out count draws nothing here
         key = content_key(
             "train", dataset, self.model_id(model), self.bench.datasets[dataset].identity(), self.data_hash(dataset),
-            recipe.train, reserved_key, self.bench.seed,
+            drawn_by, reserved_key, self.bench.seed,
         )  # fmt: skip
         stored = self._cached("train", key)
         if stored is None:
@@ -264,11 +283,21 @@ class Runner:
         else:
             self._count("train", True)
         samples = [TrainSample(**s) for s in stored]
-        for eval_dataset in self.bench.eval.datasets:
-            check_disjoint(samples, self.contexts(model, eval_dataset)[1], dataset)
+        self._check_disjoint(model, recipe, samples, "training")
         self.stage_keys["train"][f"{model}/{recipe.key}"] = key
         self._heldout[(model, recipe.key)] = self._draw_heldout(model, recipe, key, reserved | {s.doc_id for s in samples})
         return key, samples
+
+    def _check_disjoint(self, model: str, recipe: Component, sequences: list[TrainSample], role: str) -> None:
+        """No eval context or reference of any eval dataset overlaps these sequences (recorded for the manifest)."""
+        assert recipe.train is not None
+        special = self.codec(model).special_token_ids()
+        checks = [
+            check_disjoint(sequences, self.contexts(model, eval_dataset)[1], recipe.train["dataset"], special,
+                           self.bench.eval.overlap_ngram, role) | {"eval_dataset": eval_dataset}
+            for eval_dataset in self.bench.eval.datasets
+        ]  # fmt: skip
+        self.disjointness.setdefault(f"{model}/{recipe.key}", {})[role] = checks
 
     def _draw_heldout(self, model: str, recipe: Component, train_key: str, excluded: set[str]) -> list[TrainSample]:
         """Held-out sequences for the fit's curve: same dataset and length, documents used nowhere else."""
@@ -289,8 +318,7 @@ class Runner:
                 f'"{dataset}" outside the training and eval documents; its curve uses those'
             )
         heldout = [TrainSample(**s) for s in stored]
-        for eval_dataset in self.bench.eval.datasets:
-            check_disjoint(heldout, self.contexts(model, eval_dataset)[1], dataset)
+        self._check_disjoint(model, recipe, heldout, "held-out")
         return heldout
 
     def heldout(self, model: str, recipe_key: str) -> list[TrainSample]:
@@ -304,12 +332,21 @@ class Runner:
         return memo
 
     def _draw_fit_key(self, model: str, recipe: Component) -> tuple[str, list[TrainSample] | None]:
+        """The fit key: model, the recipe's result-deciding params, training data, seed (and the held-out
+        sequences for a recipe that selects its weights on them). Logging/checkpoint params stay out."""
+        identity = recipe.identity()
         if recipe.train is None:
-            key = content_key("fit", self.model_id(model), recipe.identity(), self.bench.seed)
+            key = content_key("fit", self.model_id(model), identity, self.bench.seed)
             self.stage_keys["fit"][f"{model}/{recipe.key}"] = key
             return key, None
         train_key, samples = self.training(model, recipe)
-        key = content_key("fit", self.model_id(model), recipe.identity(), train_key, self.bench.seed)
+        self._train_keys[(model, recipe.key)] = train_key
+        extra: list[Any] = []
+        if recipe.registration.cls.selects_on_heldout:
+            extra = [[s.to_json() for s in self.heldout(model, recipe.key)]]
+        else:
+            identity["train"] = {k: v for k, v in recipe.train.items() if k != "heldout"}
+        key = content_key("fit", self.model_id(model), identity, train_key, self.bench.seed, *extra)
         self.stage_keys["fit"][f"{model}/{recipe.key}"] = key
         return key, samples
 
@@ -326,14 +363,44 @@ class Runner:
         if trains:
             assert samples is not None
             self._handle_id = None  # weights are about to change: never serve this object as the base model
-            stored_dir = self.cache.directory("fits", fit_key)
-            if self._cached("fit", fit_key) is not None and stored_dir.exists():
-                handle.load_weights(stored_dir)
+            fitted = False
+            if not self._fit_stored(fit_key):
+                with self._stage_lock("fit", fit_key, f"fit {model}/{recipe.key}"):
+                    if not self._fit_stored(fit_key):  # another run may have stored it while we waited
+                        self._fit(model, recipe, recipe.instantiate(), handle, fit_key, samples)
+                        fitted = True
+            if not fitted:
+                handle.load_weights(self.cache.directory("fits", fit_key))
                 self._count("fit", True)
-            else:
-                self._fit(model, recipe, recipe.instantiate(), handle, fit_key, samples)
         self._handle, self._handle_id = handle, wanted
         return handle
+
+    @contextlib.contextmanager
+    def _try_stage_lock(self, stage: str, key: str) -> Iterator[bool]:
+        if distributed.is_distributed():
+            yield True
+            return
+        with self.cache.try_lock(stage, key) as mine:
+            yield mine
+
+    def _fit_stored(self, fit_key: str) -> bool:
+        return self._cached("fit", fit_key) is not None and self.cache.directory("fits", fit_key).exists()
+
+    @contextlib.contextmanager
+    def _stage_lock(self, stage: str, key: str, what: str) -> Iterator[None]:
+        """Hold the stage's lock so a second run on this cache waits and reuses instead of computing it too.
+
+        Inside a multi-process launch the processes of one fit work together, so no file lock is taken
+        there (a lock per process would deadlock the collective calls)."""
+        if distributed.is_distributed():
+            yield
+            return
+
+        def waiting(path: Path) -> None:
+            self.reporter.log(f"{what}: another run on this cache is computing it; waiting for it (lock {path})")
+
+        with self.cache.lock(stage, key, on_wait=waiting):
+            yield
 
     def _fit(self, model: str, recipe: Component, plugin: Any, handle: ModelHandle, fit_key: str, samples: list[TrainSample]) -> None:
         started = time.perf_counter()
@@ -351,7 +418,8 @@ class Runner:
                 task.update(done, info)
 
             ctx = FitContext(
-                seed=derive_seed(self.bench.seed, "fit", recipe.identity()),
+                # from the run seed and the training set alone: two recipes on the same data see one order
+                seed=derive_seed(self.bench.seed, "fit", self._train_keys[(model, recipe.key)]),
                 work_dir=work,
                 progress=progress,
                 curve=curves.append,
@@ -370,7 +438,7 @@ class Runner:
         handle.save_weights(staging)
         self.cache.commit_directory("fits", fit_key, staging)
         self._store("curves", fit_key, curves)
-        info = {"seconds": time.perf_counter() - started, "sequences": len(samples)}
+        info = {"seconds": time.perf_counter() - started, "sequences": len(samples), "logged_with": logging_params(recipe)}
         self._store("fit", fit_key, info | (outcome if isinstance(outcome, dict) else {}))
         self._timed("fit", started)
         self._count("fit", False)
@@ -382,7 +450,9 @@ class Runner:
         decoder = self.bench.decoders[cell.decoder]
         spec = self.bench.eval
         new_tokens = self.eval_lengths(cell.model)[1]
-        gen_key = content_key("generate", fit_key, decoder.identity(), contexts_key, new_tokens, self.bench.seed)
+        gen_key = content_key(
+            "generate", fit_key, decoder.identity(), contexts_key, new_tokens, self.bench.seed, {"stop_at_eos": spec.stop_at_eos}
+        )
         self.stage_keys["generate"][f"{cell.id}/{dataset}"] = gen_key
         chosen = contexts[: self.options.limit] if self.options.limit else contexts
         draws = 1 if decoder.registration.cls.deterministic else spec.samples_per_prompt
@@ -406,27 +476,44 @@ class Runner:
             started = time.perf_counter()
             done = len(batches) - len(missing)
             train_sequences = [s.token_ids for s in samples] if samples else None  # one list for every batch
+            def run_batch(batch_key: str, batch: list[tuple[EvalContext, int]]) -> None:
+                stored = self._cached("generate", batch_key)  # another run on this cache may have made it
+                if stored is not None:
+                    records.extend(stored)
+                    self._count("generate", True)
+                    return
+                seeds = [derive_seed(self.bench.seed, c.prompt_id, k) for c, k in batch]
+                ctx = DecodeContext(seeds=seeds, train_sequences=train_sequences, stop_at_eos=spec.stop_at_eos)
+                try:
+                    gens = plugin.generate(handle, [c.context_ids for c, _ in batch], new_tokens, ctx)
+                except HarnessError:
+                    raise
+                except Exception as exc:
+                    raise RunError(
+                        f"decoder {cell.decoder} ({decoder.plugin}) failed in cell {cell.id} on {dataset}: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
+                batch_records = [
+                    self._record(handle, c, g, seed, k if draws > 1 else None) for (c, k), g, seed in zip(batch, gens, seeds)
+                ]
+                self._store("generate", batch_key, batch_records)
+                records.extend(batch_records)
+                self._count("generate", False)
+
             with self.reporter.task(f"generate {cell.id} on {dataset}", total=len(batches)) as task:
                 task.update(done)
+                held_elsewhere = []  # batches another run is generating now: do the free ones first, then wait
                 for batch_key, batch in missing:
-                    seeds = [derive_seed(self.bench.seed, c.prompt_id, k) for c, k in batch]
-                    ctx = DecodeContext(seeds=seeds, train_sequences=train_sequences)
-                    try:
-                        gens = plugin.generate(handle, [c.context_ids for c, _ in batch], new_tokens, ctx)
-                    except HarnessError:
-                        raise
-                    except Exception as exc:
-                        raise RunError(
-                            f"decoder {cell.decoder} ({decoder.plugin}) failed in cell {cell.id} on {dataset}: "
-                            f"{type(exc).__name__}: {exc}"
-                        ) from exc
-                    batch_records = [
-                        self._record(handle, c, g, seed, k if draws > 1 else None)
-                        for (c, k), g, seed in zip(batch, gens, seeds)
-                    ]
-                    self._store("generate", batch_key, batch_records)
-                    records.extend(batch_records)
-                    self._count("generate", False)
+                    with self._try_stage_lock("generate", batch_key) as mine:
+                        if not mine:
+                            held_elsewhere.append((batch_key, batch))
+                            continue
+                        run_batch(batch_key, batch)
+                    done += 1
+                    task.update(done)
+                for batch_key, batch in held_elsewhere:
+                    with self._stage_lock("generate", batch_key, f"generate {cell.id} on {dataset}"):
+                        run_batch(batch_key, batch)
                     done += 1
                     task.update(done)
             self._timed("generate", started)
@@ -460,6 +547,8 @@ class Runner:
         temperature = getattr(gen, "temperature", None)
         if temperature is not None:
             record["temperature"] = round(float(temperature), 6)
+        if getattr(gen, "stopped_at_eos", False):  # only under eval.stop_at_eos: the row is shorter than new_tokens
+            record["stopped_at_eos"] = True
         if ctx.label is not None:
             record["label"] = ctx.label
         if getattr(codec, "modality", "text") == "image":
@@ -544,35 +633,40 @@ class Runner:
             *([dependencies] if dependencies else []),
         )  # fmt: skip
         self.stage_keys["score"][f"{cell.id}/{dataset}/{metric_key}"] = key
+        computed = False
         stored = self._cached("score", key)
         if stored is None:
-            started = time.perf_counter()
-            try:
-                interval = score_metric(
-                    plugin, records, self.bench.eval.bootstrap, derive_seed(self.bench.seed, "bootstrap", metric_key)
-                )
-            except HarnessError:
-                raise
-            except Exception as exc:
-                raise RunError(
-                    f"metric {metric_key} ({metric.plugin}) failed on cell {cell.id}, dataset {dataset}: {type(exc).__name__}: {exc}"
-                ) from exc
-            stored = {"value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high, "n": interval.n}
-            draws = sorted({r["sample_idx"] for r in records if "sample_idx" in r})
-            if len(draws) > 1:  # seed spread: the metric on each draw's continuations, apart from the CI
-                stored["draws"] = [point_value(plugin, [r for r in records if r.get("sample_idx") == k]) for k in draws]
-            self._store("score", key, stored)
-            self._timed("score", started)
-            self._count("score", False)
-            computed = True
-        else:
-            self._count("score", True)
-            computed = False
+            with self._stage_lock("score", key, f"score {cell.id} on {dataset} with {metric_key}"):
+                stored = self._cached("score", key)  # another run on this cache may have stored it meanwhile
+                if stored is None:
+                    stored = self._compute_score(plugin, cell, dataset, metric_key, metric, records)
+                    self._store("score", key, stored)
+                    computed = True
+        self._count("score", not computed)
         stored = dict(stored)
         per_draw = stored.pop("draws", None)
         if per_draw:
             self.seed_spread.append(SpreadRow(cell.model, cell.recipe, cell.decoder, dataset, metric_key, per_draw))
         return ScoreRow(cell.model, cell.recipe, cell.decoder, dataset, metric_key, **stored), computed
+
+    def _compute_score(
+        self, plugin: Any, cell: Cell, dataset: str, metric_key: str, metric: Component, records: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            interval = score_metric(plugin, records, self.bench.eval.bootstrap, derive_seed(self.bench.seed, "bootstrap", metric_key))
+        except HarnessError:
+            raise
+        except Exception as exc:
+            raise RunError(
+                f"metric {metric_key} ({metric.plugin}) failed on cell {cell.id}, dataset {dataset}: {type(exc).__name__}: {exc}"
+            ) from exc
+        stored: dict[str, Any] = {"value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high, "n": interval.n}
+        draws = sorted({r["sample_idx"] for r in records if "sample_idx" in r})
+        if len(draws) > 1:  # seed spread: the metric on each draw's continuations, apart from the CI
+            stored["draws"] = [point_value(plugin, [r for r in records if r.get("sample_idx") == k]) for k in draws]
+        self._timed("score", started)
+        return stored
 
     # ------------------------------------------------------------------ the whole run
 
@@ -619,11 +713,23 @@ class Runner:
             curves = self.cache.get("curves", fit_key) if samples is not None else None
             if curves:
                 writer.write_curves(model, recipe_key, curves)
+                logged = (self.cache.get("fit", fit_key) or {}).get("logged_with")
+                if logged is not None and logged != logging_params(recipe):
+                    self.reporter.log(
+                        f"recipe {recipe_key}: the stored fit was logged with {logged}; its curves.csv shows that "
+                        "cadence (logging params do not retrain a fit; --fresh does)"
+                    )
         self._release()
         self.timings["total"] = time.perf_counter() - started
         summary = RunSummary(writer.root, scores, dict(self.timings), dict(self.computed), dict(self.reused))
         writer.finish(self.bench, self, summary)
         return summary
+
+
+def logging_params(recipe: Component) -> dict[str, Any]:
+    """The recipe's params that decide what is logged or saved, not the weights (outside the fit key)."""
+    ignored = {p.name for p in recipe.registration.cls.params if not p.affects_result}
+    return {k: v for k, v in recipe.params.items() if k in ignored}
 
 
 def probe_batch_size(handle: ModelHandle, length: int, start: int = 256) -> int:

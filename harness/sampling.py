@@ -8,9 +8,10 @@ Protocol (documented in the README):
   documents are *reserved*: no recipe trains on them.
 * Training sequences: every non-reserved document is cut into non-overlapping windows of exactly
   ``tokens`` tokens; ``samples`` windows are drawn without replacement with a seeded RNG.
-* Disjointness is checked, not assumed: no reserved document is used for training and no eval context
-  occurs as a token run inside any training sequence (which catches the same text under two names). For
-  images the probe is the whole image (context + reference): distinct images often share their top rows.
+* Disjointness is checked, not assumed: no reserved document is used for training, and no 13-token run of
+  an eval context or its reference (special tokens stripped) occurs anywhere in a training or held-out
+  sequence (which catches the same passage inside another document). For images the probe is the whole
+  image (context + reference): distinct images often share their top rows.
 """
 
 from __future__ import annotations
@@ -122,27 +123,70 @@ def draw_training(
     return [TrainSample(docs[i].id, start, list(docs[i].ids[start : start + tokens])) for i, start in picked]
 
 
-def check_disjoint(train: Sequence[TrainSample], contexts: Sequence[EvalContext], train_dataset: str) -> None:
-    """Raise if any eval context comes from a training document or occurs inside a training sequence."""
+#: length of the token n-grams whose overlap between eval text and training text counts as a leak
+OVERLAP_NGRAM = 13
+
+
+def check_disjoint(
+    train: Sequence[TrainSample], contexts: Sequence[EvalContext], train_dataset: str,
+    special_ids: frozenset[int] = frozenset(), ngram: int = OVERLAP_NGRAM, role: str = "training",
+) -> dict[str, Any]:  # fmt: skip
+    """Raise if an eval context comes from a ``role`` (training/held-out) document or shares text with a sequence.
+
+    Text: special tokens (BOS, EOS, padding) are stripped from both sides, then no ``ngram``-token run of an
+    eval context *or its reference continuation* may occur anywhere in a sequence: this finds a passage
+    repeated inside another document, under another name, at any offset. Images: no whole image (context
+    + reference) may recur (distinct images often share rows, e.g. blank ones, so only a repeat is a leak).
+    Returns what was checked, for the manifest.
+    """
+    report: dict[str, Any] = {"role": role, "sequences": len(train), "eval_contexts": len(contexts)}
     if not train or not contexts:
-        return
+        return report
     train_docs = {s.doc_id for s in train}
     for ctx in contexts:
         if ctx.dataset == train_dataset and ctx.doc_id in train_docs:
-            raise RunError(f"eval context {ctx.prompt_id} comes from a training document of {train_dataset}")
-    by_length: dict[int, list[EvalContext]] = {}
+            raise RunError(f"eval context {ctx.prompt_id} comes from a {role} document of {train_dataset}")
+    images = [c for c in contexts if c.modality == "image"]
+    if images:
+        _check_whole_images(train, images, train_dataset, role)
+        report["rule"] = "no eval image (context + reference) recurs inside a sequence"
+    texts = [c for c in contexts if c.modality != "image"]
+    if texts:
+        grams: dict[tuple[int, ...], EvalContext] = {}
+        for ctx in texts:
+            ids = [t for t in ctx.context_ids + ctx.reference_ids if t not in special_ids]
+            width = min(ngram, len(ids))
+            for start in range(0, len(ids) - width + 1):
+                grams.setdefault(tuple(ids[start : start + width]), ctx)
+        widths = sorted({len(g) for g in grams})
+        for sample in train:
+            ids = [t for t in sample.token_ids if t not in special_ids]
+            for width in widths:
+                for start in range(0, len(ids) - width + 1):
+                    hit = grams.get(tuple(ids[start : start + width]))
+                    if hit is not None:
+                        raise RunError(
+                            f"eval context {hit.prompt_id} shares {width} consecutive tokens (context or reference) with "
+                            f"{role} sequence {sample.doc_id}@{sample.start} of {train_dataset}: eval and {role} data overlap"
+                        )
+        report |= {"rule": f"no {ngram}-token run of context or reference occurs in a sequence", "ngram": ngram,
+                   "special_tokens_stripped": sorted(special_ids)}  # fmt: skip
+    return report
+
+
+def _check_whole_images(train: Sequence[TrainSample], contexts: Sequence[EvalContext], dataset: str, role: str) -> None:
+    by_length: dict[int, dict[tuple[int, ...], EvalContext]] = {}
     for ctx in contexts:
-        by_length.setdefault(len(ctx.probe), []).append(ctx)
-    for length, group in by_length.items():
-        wanted = {tuple(c.probe): c for c in group}
+        by_length.setdefault(len(ctx.probe), {})[tuple(ctx.probe)] = ctx
+    for length, wanted in by_length.items():
         for sample in train:
             ids = sample.token_ids
             for start in range(0, len(ids) - length + 1):
                 hit = wanted.get(tuple(ids[start : start + length]))
                 if hit is not None:
                     raise RunError(
-                        f"eval context {hit.prompt_id} occurs inside training sequence {sample.doc_id}@{sample.start} "
-                        f"of {train_dataset}: eval and training data overlap"
+                        f"eval context {hit.prompt_id} occurs inside {role} sequence {sample.doc_id}@{sample.start} "
+                        f"of {dataset}: eval and {role} data overlap"
                     )
 
 

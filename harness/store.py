@@ -1,7 +1,11 @@
-"""Atomic file writes, content keys, and the content-addressed stage cache.
+"""Atomic file writes, content keys, and the content-addressed stage cache with per-stage locks.
 
 Every write goes to a temporary file in the target directory and is renamed into place, so a run
 killed at any moment (even ``kill -9``) leaves either the old file or the new one, never half a file.
+Several runs may share one cache: a stage is computed under its lock (``StageCache.lock``), so a
+second run waits for the first and then reuses its result instead of computing it again. The locks
+are OS file locks (``filelock``): the kernel releases them when their process dies, so a lock left by
+a killed run never blocks the next one.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator
 
 CACHE_ENV = "HARNESS_CACHE"
 
@@ -112,6 +117,46 @@ class StageCache:
             shutil.rmtree(final)
         os.replace(staging, final)
         return final
+
+    def lock_path(self, stage: str, key: str) -> Path:
+        return self.root / "locks" / stage / f"{key}.lock"
+
+    @contextmanager
+    def lock(self, stage: str, key: str, on_wait: Callable[[Path], None] | None = None) -> Iterator[None]:
+        """Hold the stage's lock; ``on_wait(lock file)`` is called once if another process holds it now."""
+        from filelock import FileLock, Timeout
+
+        path = self.lock_path(stage, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if on_wait is not None:
+                on_wait(path)
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextmanager
+    def try_lock(self, stage: str, key: str) -> Iterator[bool]:
+        """Take the stage's lock if it is free (yields True) or yield False at once if another process holds it."""
+        from filelock import FileLock, Timeout
+
+        path = self.lock_path(stage, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()
 
     def staging_directory(self, stage: str, key: str) -> Path:
         path = self.root / stage / f".{key}.partial"

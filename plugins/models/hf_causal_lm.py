@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from harness.api import LoadContext, ModelHandle, ModelLoader
 from harness.params import Param
-from harness_plugins.models.hf_handle import DTYPES, folder_fingerprint, load_causal_lm
+from harness_plugins.models.hf_handle import DTYPES, load_causal_lm, model_fingerprint, resolved_dtype_name
 
 
 class HFCausalLM(ModelLoader):
@@ -23,8 +23,11 @@ class HFCausalLM(ModelLoader):
     )  # fmt: skip
 
     def fingerprint(self) -> str:
-        """For a local directory, a hash of its config and weight file sizes; hub ids rely on `revision`."""
-        return folder_fingerprint(self.option("id"))
+        """A local directory's file hashes, or a hub id's resolved commit (and its cached files' hashes)."""
+        return model_fingerprint(self.option("id"), self.option("revision"))
+
+    def resolved_settings(self, device: str) -> dict[str, str]:
+        return {"dtype": resolved_dtype_name(self.option("dtype"), device)}
 
     def load(self, ctx: LoadContext) -> ModelHandle:
         return load_causal_lm(

@@ -6,6 +6,7 @@ Imports torch/transformers only inside functions so that registering the loaders
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,6 +34,9 @@ class TokenizerCodec(Codec):
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    def special_token_ids(self) -> frozenset[int]:
+        return frozenset(int(i) for i in self.tokenizer.all_special_ids) | super().special_token_ids()
 
     def fingerprint(self) -> str:
         backend = getattr(self.tokenizer, "backend_tokenizer", None)
@@ -118,18 +122,77 @@ def load_causal_lm(source: str, device: str, dtype: str, revision: str | None = 
     return CausalLMHandle(module, TokenizerCodec(tokenizer), device=device)
 
 
+#: weight files are fingerprinted by size and sampled content (hashing 140 GB of a 70B model would take minutes)
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
+SAMPLE_BYTES = 1 << 20
+
+
+def _file_digest(path: Path) -> bytes:
+    size = path.stat().st_size
+    if path.suffix not in WEIGHT_SUFFIXES or size <= 3 * SAMPLE_BYTES:
+        return hashlib.sha256(path.read_bytes()).digest()
+    digest = hashlib.sha256(str(size).encode())
+    with path.open("rb") as handle:  # head (the safetensors header: names, dtypes, shapes), middle and tail
+        for offset in (0, size // 2, size - SAMPLE_BYTES):
+            handle.seek(offset)
+            digest.update(handle.read(SAMPLE_BYTES))
+    return digest.digest()
+
+
 def folder_fingerprint(source: str) -> str:
-    """For a local directory, a hash of its small JSON files and every file's size; "" for a hub id."""
+    """For a local directory, a hash of every file: configs and tokenizer files whole, weight files by size
+    and three sampled MiB (a re-saved fit of the same shape still changes it); "" if ``source`` is no directory."""
     folder = Path(source).expanduser()
     if not folder.is_dir():
         return ""
     digest = hashlib.sha256()
-    for path in sorted(folder.iterdir()):
-        if path.is_file():
-            digest.update(f"{path.name}:{path.stat().st_size}".encode())
-            if path.suffix == ".json" and path.stat().st_size < 1_000_000:
-                digest.update(path.read_bytes())
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + _file_digest(path))
     return digest.hexdigest()[:20]
+
+
+def hub_cache_dir() -> Path:
+    """Where huggingface_hub keeps downloaded repos (the same environment variables it reads)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def hub_commit(repo_id: str, revision: str | None) -> str | None:
+    """The commit a hub revision names: from the local hub cache (offline), else asked of the hub; None if unknown."""
+    wanted = revision or "main"
+    if len(wanted) == 40 and all(c in "0123456789abcdef" for c in wanted):
+        return wanted
+    ref = hub_cache_dir() / f"models--{repo_id.replace('/', '--')}" / "refs" / wanted
+    if ref.is_file():
+        return ref.read_text(encoding="utf-8").strip()
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return None
+    try:
+        from huggingface_hub import HfApi
+
+        return HfApi().model_info(repo_id, revision=wanted, timeout=10).sha
+    except Exception:  # no network, no such repo: the load itself reports it clearly
+        return None
+
+
+def model_fingerprint(source: str, revision: str | None = None) -> str:
+    """Identity of a model's files: a local directory's :func:`folder_fingerprint`, or a hub id's commit and
+    the fingerprint of that snapshot's files where they are in the local hub cache."""
+    local = folder_fingerprint(source)
+    if local:
+        return local
+    commit = hub_commit(source, revision)
+    if commit is None:
+        return f"hub:{source}@{revision or 'main'}:unresolved"
+    snapshot = hub_cache_dir() / f"models--{source.replace('/', '--')}" / "snapshots" / commit
+    return f"hub:{source}@{commit}:{folder_fingerprint(str(snapshot))}"
+
+
+def resolved_dtype_name(name: str, device: str) -> str:
+    """The dtype ``name`` resolves to on ``device`` ("auto" → bfloat16 on a bf16-capable GPU, else float32)."""
+    return str(torch_dtype(name, device)).removeprefix("torch.")
 
 
 def sharded_launch() -> bool:

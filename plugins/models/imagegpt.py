@@ -27,7 +27,8 @@ from harness_plugins.models.hf_handle import (
     DTYPES,
     WEIGHTS_FILE,
     CausalLMHandle,
-    folder_fingerprint,
+    model_fingerprint,
+    resolved_dtype_name,
     quiet_transformers,
     torch_dtype,
 )
@@ -138,8 +139,11 @@ class ImageGPT(ModelLoader):
     def fingerprint(self) -> str:
         source = self.option("id")
         if source:
-            return folder_fingerprint(source)
+            return model_fingerprint(source, self.option("revision"))
         return self.pretrain_key() if self.option("pretrain_on") else ""
+
+    def resolved_settings(self, device: str) -> dict[str, str]:
+        return {"dtype": resolved_dtype_name(self.option("dtype"), device)}
 
     def data_slices(self) -> list[tuple[str, int, int | None]]:
         source = self.option("pretrain_on")

@@ -23,8 +23,9 @@ class EarlyStoppedFinetune(Recipe):
     description = "Fine-tune with the hyperfit optimiser, early-stopped at the minimum held-out loss."
     version = "1"
     trains = True
+    selects_on_heldout = True  # the weights of the held-out minimum are kept
     train_defaults = {"samples": 2000, "tokens": 256}
-    params = training_params(lr=1e-6, epochs=20) + (
+    params = training_params(lr=1e-6, epochs=20, curve_selects_weights=True) + (
         Param("patience", int, default=1, min=1, help="curve points without a new held-out minimum before stopping"),
     )
 

@@ -51,22 +51,35 @@ def disable_dropout(module: Any) -> None:
                 setattr(config, attr, 0.0)
 
 
-def keep_master_weights_fp32(module: Any) -> None:
+def keep_master_weights_fp32(module: Any) -> dict[str, Any]:
     """Train in fp32 even if the model was loaded in bf16/fp16 (e.g. a loader's ``dtype: auto`` on a GPU).
 
     At the paper's lr of 1e-6, Adam's updates are far below bf16's resolution around typical weight
     values, so a half-precision fit would leave most weights unchanged. ``precision: bf16`` still runs the
-    arithmetic in bf16 (autocast); only the stored weights and optimizer state are fp32.
+    arithmetic in bf16 (autocast); only the weights and optimizer state are fp32 *during training*. Returns
+    the loader's dtype of every parameter and buffer, for :func:`restore_loader_dtypes` after the fit: the
+    fitted model generates and is stored in its loader's dtype, exactly as it is when loaded from the cache.
     """
     import torch
 
+    dtypes = {name: t.dtype for name, t in list(module.named_parameters()) + list(module.named_buffers())}
     half = [p for p in module.parameters() if p.requires_grad and p.dtype in (torch.float16, torch.bfloat16)]
     if half:
         log.warning(
-            "the model's trainable weights are %s: converting them to float32 for training (use precision: bf16 "
-            "for bf16 arithmetic); the fitted model stays float32", half[0].dtype,
+            "the model's trainable weights are %s: training them as float32 master weights (use precision: bf16 "
+            "for bf16 arithmetic); the fitted model is cast back to %s for generation and storage",
+            half[0].dtype, half[0].dtype,
         )  # fmt: skip
         module.float()
+    return dtypes
+
+
+def restore_loader_dtypes(module: Any, dtypes: dict[str, Any]) -> None:
+    """Cast every parameter and buffer back to the dtype it was loaded in (in place, round to nearest)."""
+    for name, tensor in list(module.named_parameters()) + list(module.named_buffers()):
+        wanted = dtypes.get(name)
+        if wanted is not None and tensor.dtype != wanted:
+            tensor.data = tensor.data.to(wanted)
 
 
 def epoch_order(seed: int, epoch: int, count: int) -> list[int]:
@@ -111,8 +124,9 @@ def train(handle: ModelHandle, sequences: list[list[int]], ctx: FitContext, conf
         disable_dropout(module)
     if config["gradient_checkpointing"]:
         module.gradient_checkpointing_enable()
+    loader_dtypes: dict[str, Any] = {}
     if distributed.sharding() != "deepspeed":  # DeepSpeed keeps fp32 master weights itself
-        keep_master_weights_fp32(module)
+        loader_dtypes = keep_master_weights_fp32(module)
     engine = make_engine(config["precision"], handle.device)
     per_epoch, total, micro = plan_updates(config, len(sequences), engine.world)
     per_rank = config["batch_size"] // engine.world
@@ -196,6 +210,7 @@ def train(handle: ModelHandle, sequences: list[list[int]], ctx: FitContext, conf
         if options.patience is not None and best_weights is not None:
             engine.unwrap(prepared).load_state_dict(best_weights)
         engine.finish(handle, prepared)
+        restore_loader_dtypes(handle.module, loader_dtypes)
         checkpoints.clear()
     finally:
         handle.module.eval()

@@ -333,7 +333,7 @@ def test_run_rejects_same_text_under_two_dataset_names(tmp_path: Path, registry)
     )
     bench = load_benchmark(write_yaml(tmp_path / "overlap.yaml", data), registry)
     runner = Runner(bench, RunOptions(results_root=tmp_path / "results", cache_root=tmp_path / "cache"))
-    with pytest.raises(RunError, match=r"eval context b/\S+ occurs inside training sequence .* of a"):
+    with pytest.raises(RunError, match=r"eval context b/\S+ shares \d+ consecutive tokens .* with training sequence .* of a"):
         runner.run()
     assert "generate" not in runner.computed and "fit" not in runner.computed
     assert not (tmp_path / "cache" / "stages" / "generate").exists()

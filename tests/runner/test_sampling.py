@@ -181,11 +181,53 @@ def test_check_disjoint_finds_context_in_the_middle_of_a_window():
     train = [TrainSample("x", 0, [9, 9, 9, *ctx_ids, 9, 9])]
     ctx = EvalContext("news/1", "news", "1", ctx_ids, [55])
     with pytest.raises(RunError, match="news/1.*x@0"):
-        check_disjoint(train, [ctx], "wiki")
-    # one token different: no overlap
+        check_disjoint(train, [ctx], "wiki", ngram=5)
+    # one token different: no 5-gram in common
     near = EvalContext("news/1", "news", "1", [50, 51, 52, 53, 99], [55])
-    check_disjoint(train, [near], "wiki")
-    # contexts of different lengths are each checked
-    short = EvalContext("news/2", "news", "2", [51, 52], [55])
+    check_disjoint(train, [near], "wiki", ngram=5)
+    # a probe shorter than the n-gram is checked whole (context + reference)
+    short = EvalContext("news/2", "news", "2", [51, 52], [53])
     with pytest.raises(RunError, match="news/2"):
-        check_disjoint(train, [near, short], "wiki")
+        check_disjoint(train, [near, short], "wiki", ngram=5)
+
+
+def _document(rng, length: int) -> list[int]:
+    return [rng.randrange(10, 5000) for _ in range(length)]
+
+
+def test_check_disjoint_finds_a_passage_planted_inside_another_document():
+    """The old probe (the whole context, BOS included) only matched windows that start at a document start:
+    a passage repeated mid-document, or an overlap in the reference alone, went unnoticed."""
+    import random
+
+    rng = random.Random(0)
+    bos = 1
+    eval_doc = [bos] + _document(rng, 64)
+    ctx = EvalContext("wiki/e", "wiki", "e", eval_doc[:32], eval_doc[32:64])
+    clean = [TrainSample(f"t{i}", 0, _document(rng, 128)) for i in range(5)]
+    report = check_disjoint(clean, [ctx], "wiki", special_ids=frozenset({bos}))
+    assert report["ngram"] == 13 and report["special_tokens_stripped"] == [bos] and report["sequences"] == 5
+    # the context without its BOS, planted in the middle of another document
+    planted = _document(rng, 40) + eval_doc[1:32] + _document(rng, 40)
+    with pytest.raises(RunError, match="wiki/e shares 13 consecutive tokens .* t-planted@0"):
+        check_disjoint(clean + [TrainSample("t-planted", 0, planted)], [ctx], "wiki", special_ids=frozenset({bos}))
+    # 13 tokens of the reference alone, mid-window
+    leak = _document(rng, 50) + eval_doc[40:53] + _document(rng, 50)
+    with pytest.raises(RunError, match="wiki/e"):
+        check_disjoint([TrainSample("r", 0, leak)], [ctx], "wiki", special_ids=frozenset({bos}))
+    # 12 shared tokens are below the threshold
+    near = _document(rng, 50) + eval_doc[40:52] + _document(rng, 50)
+    check_disjoint([TrainSample("r", 0, near)], [ctx], "wiki", special_ids=frozenset({bos}))
+
+
+def test_check_disjoint_strips_special_tokens_between_passages():
+    """A training window with an EOS/BOS between the copied tokens still overlaps."""
+    import random
+
+    rng = random.Random(1)
+    eval_doc = _document(rng, 40)
+    ctx = EvalContext("news/x", "news", "x", eval_doc[:20], eval_doc[20:40])
+    window = eval_doc[:7] + [2, 1] + eval_doc[7:14]
+    with pytest.raises(RunError, match="news/x"):
+        check_disjoint([TrainSample("w", 0, window)], [ctx], "wiki", special_ids=frozenset({1, 2}))
+    check_disjoint([TrainSample("w", 0, window)], [ctx], "wiki")  # without stripping: runs of 7, no leak

@@ -1,0 +1,223 @@
+"""Stage keys hold everything that decides a result and nothing else: one test per ingredient.
+
+Each test changes one ingredient between two runs on one cache and checks which stages recompute:
+what decides a result recomputes it, a logging or checkpoint param reuses the stored fit.
+"""
+
+from __future__ import annotations
+
+import copy
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness import code_identity
+from harness.runner import Runner, RunOptions
+from harness.testing import TinyLlamaLoader, load_registry, load_test_benchmark, run_benchmark, tiny_benchmark
+
+
+def small(tmp_path: Path, **overrides) -> dict:
+    bench = tiny_benchmark(tmp_path, **overrides)
+    bench["decoders"] = {"greedy": {"plugin": "greedy"}}
+    bench["metrics"] = {"ttr": {"plugin": "ttr", "window": 16}}
+    bench["matrix"] = [{"recipe": "fit", "decoder": "greedy"}]
+    return bench
+
+
+def counts(run) -> tuple[dict[str, int], dict[str, int]]:
+    return run.summary.computed, run.summary.reused
+
+
+def test_logging_and_checkpoint_params_reuse_the_fit(tmp_path: Path):
+    bench = small(tmp_path)
+    first = run_benchmark(bench, tmp_path)
+    assert first.summary.computed["fit"] == 1
+    changed = copy.deepcopy(bench)
+    changed["recipes"]["fit"] |= {"checkpoint_minutes": 1.0, "checkpoint_every": 1, "curve_every": 2,
+                                  "curve_contexts": 2, "curve_new_tokens": 8}  # fmt: skip
+    second = run_benchmark(changed, tmp_path)
+    computed, reused = counts(second)
+    assert computed.get("fit", 0) == 0 and reused["generate"] >= 1  # nothing to fit, nothing to regenerate
+    assert computed.get("generate", 0) == 0 and computed.get("score", 0) == 0
+    assert second.value("ttr", dataset="train-set") == first.value("ttr", dataset="train-set")
+
+
+def test_a_param_that_decides_the_weights_recomputes_the_fit(tmp_path: Path):
+    bench = small(tmp_path)
+    run_benchmark(bench, tmp_path)
+    changed = copy.deepcopy(bench)
+    changed["recipes"]["fit"]["lr"] = 1e-3
+    computed, _ = counts(run_benchmark(changed, tmp_path))
+    assert computed["fit"] == 1 and computed["generate"] >= 1
+
+
+def test_the_data_order_comes_from_seed_and_training_set_alone(tmp_path: Path):
+    """hyperfit and finetune on the same data, with different logging params, see one data order."""
+    bench = small(tmp_path)
+    bench["recipes"]["other"] = dict(bench["recipes"]["fit"], curve_every=2, checkpoint_minutes=3.0)
+    bench["recipes"]["other"]["train"] = dict(bench["recipes"]["fit"]["train"])
+    registry = load_registry(extra=(TinyLlamaLoader,))
+    runner = Runner(load_test_benchmark(bench, tmp_path, registry), RunOptions(tmp_path / "r", tmp_path / "c", device="cpu"))
+    seeds = []
+    for recipe in ("fit", "other"):
+        runner.fit_key("tiny", runner.bench.recipes[recipe])
+        seeds.append(runner._train_keys[("tiny", recipe)])
+    assert seeds[0] == seeds[1]
+    assert runner.fit_key("tiny", runner.bench.recipes["fit"])[0] == runner.fit_key("tiny", runner.bench.recipes["other"])[0]
+
+
+def test_resolved_dtype_is_in_every_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """`dtype: auto` is the same literal on a CPU and a GPU: the key must hold what it resolved to."""
+    bench = small(tmp_path)
+    run_benchmark(bench, tmp_path)
+    monkeypatch.setattr(TinyLlamaLoader, "resolved_settings", lambda self, device: {"dtype": "bfloat16"})
+    computed, _ = counts(run_benchmark(bench, tmp_path))
+    assert computed["fit"] == 1 and computed["contexts"] >= 1 and computed["generate"] >= 1
+
+
+def test_device_kind_is_in_the_model_key(tmp_path: Path):
+    registry = load_registry(extra=(TinyLlamaLoader,))
+    bench = load_test_benchmark(small(tmp_path), tmp_path, registry)
+    cpu = Runner(bench, RunOptions(tmp_path / "r", tmp_path / "c", device="cpu"))
+    gpu = Runner(bench, RunOptions(tmp_path / "r", tmp_path / "c", device="cpu"))
+    gpu.device_name = "cuda:1"  # key computation only: nothing is loaded
+    assert cpu.model_id("tiny") != gpu.model_id("tiny")
+    assert gpu.model_facts("tiny")["device"] == "cuda"
+
+
+def test_library_versions_are_in_every_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import harness.runner as runner_module
+
+    bench = small(tmp_path)
+    run_benchmark(bench, tmp_path)
+    real = code_identity.library_versions()
+    monkeypatch.setattr(runner_module, "library_versions", lambda: real | {"transformers": "99.0"})
+    computed, _ = counts(run_benchmark(bench, tmp_path))
+    assert computed["fit"] == 1 and computed["generate"] >= 1
+
+
+PLUGIN = '''
+from harness import hookimpl
+from harness_plugins.decoders.greedy import Greedy
+
+
+class Edited(Greedy):
+    name = "edited-greedy"
+    description = "greedy, from a local file"
+    SHIFT = {shift}
+
+
+@hookimpl
+def harness_register_decoders(register):
+    register(Edited)
+'''
+
+
+def test_an_edited_local_plugin_file_recomputes_its_stages(tmp_path: Path):
+    """Version "1" before and after: only the code hash tells the edit apart."""
+    plugin = tmp_path / "my_plugin.py"
+    plugin.write_text(textwrap.dedent(PLUGIN.format(shift=0)), encoding="utf-8")
+    bench = small(tmp_path)
+    bench["decoders"] = {"greedy": {"plugin": "edited-greedy"}}
+    run_benchmark(bench, tmp_path, plugin_files=[plugin])
+    again = run_benchmark(bench, tmp_path, plugin_files=[plugin])
+    assert again.summary.computed.get("generate", 0) == 0
+    plugin.write_text(textwrap.dedent(PLUGIN.format(shift=1)), encoding="utf-8")
+    code_identity.module_source_hash.cache_clear()
+    edited = run_benchmark(bench, tmp_path, plugin_files=[plugin])
+    assert edited.summary.computed["generate"] >= 1 and edited.summary.computed.get("fit", 0) == 0
+
+
+def test_source_hash_follows_same_package_imports_at_any_depth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A helper imported inside a function (as plugins import their loop lazily) is part of the hash;
+    an unrelated module of the package is not."""
+    package = tmp_path / "mypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "helper.py").write_text("def step():\n    return 1\n", encoding="utf-8")
+    (package / "unrelated.py").write_text("X = 1\n", encoding="utf-8")
+    (package / "plugin.py").write_text(
+        "class P:\n    def run(self):\n        from .helper import step\n        return step()\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code_identity.module_source_hash.cache_clear()
+    before = code_identity.module_source_hash("mypkg.plugin")
+    (package / "unrelated.py").write_text("X = 2\n", encoding="utf-8")
+    code_identity.module_source_hash.cache_clear()
+    assert code_identity.module_source_hash("mypkg.plugin") == before
+    (package / "helper.py").write_text("def step():\n    return 2\n", encoding="utf-8")
+    code_identity.module_source_hash.cache_clear()
+    assert code_identity.module_source_hash("mypkg.plugin") != before
+
+
+def test_bundled_decoders_hash_the_shared_decoding_loop():
+    """Fixing a bug in harness_plugins/decoders/loop.py must recompute greedy's stages."""
+    import ast
+
+    from harness_plugins.decoders.greedy import Greedy
+
+    found = set()
+    for node in ast.walk(ast.parse(Path(code_identity._module_file(Greedy.__module__)).read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    assert "harness_plugins.decoders.loop" in found  # the closure below must therefore include loop.py
+    code_identity.module_source_hash.cache_clear()
+    seen: list[str] = []
+    real = code_identity._module_file
+
+    def spy(name: str):
+        seen.append(name)
+        return real(name)
+
+    code_identity._module_file = spy
+    try:
+        code_identity.module_source_hash(Greedy.__module__)
+    finally:
+        code_identity._module_file = real
+        code_identity.module_source_hash.cache_clear()
+    assert "harness_plugins.decoders.loop" in seen
+
+
+def test_hub_models_are_keyed_by_resolved_commit_and_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from harness_plugins.models.hf_handle import model_fingerprint
+
+    cache = tmp_path / "hub"
+    repo = cache / "models--org--name"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert model_fingerprint("org/name").endswith(":unresolved")  # not cached, offline: says so
+    for sha in ("a" * 40, "b" * 40):
+        (repo / "snapshots" / sha).mkdir(parents=True)
+        (repo / "snapshots" / sha / "tokenizer.json").write_text('{"v": 1}', encoding="utf-8")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40, encoding="utf-8")
+    first = model_fingerprint("org/name")
+    assert "a" * 40 in first
+    (repo / "refs" / "main").write_text("b" * 40, encoding="utf-8")  # main moved on the hub
+    assert model_fingerprint("org/name") != first
+    assert "b" * 40 in model_fingerprint("org/name", revision="b" * 40)
+    # the same commit with another tokenizer file (same size): another fingerprint
+    before = model_fingerprint("org/name")
+    (repo / "snapshots" / ("b" * 40) / "tokenizer.json").write_text('{"v": 2}', encoding="utf-8")
+    assert model_fingerprint("org/name") != before
+
+
+def test_local_model_folder_fingerprint_sees_same_size_weight_edits(tmp_path: Path):
+    from harness_plugins.models.hf_handle import folder_fingerprint
+
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(bytes(5 << 20))
+    before = folder_fingerprint(str(tmp_path))
+    data = bytearray(weights.read_bytes())
+    data[-10] = 7  # a re-saved fit of the same shape
+    weights.write_bytes(bytes(data))
+    assert folder_fingerprint(str(tmp_path)) != before
+
+
+def test_auto_dtype_resolves_per_device():
+    from harness_plugins.models.hf_handle import resolved_dtype_name
+
+    assert resolved_dtype_name("auto", "cpu") == "float32"
+    assert resolved_dtype_name("bfloat16", "cpu") == "bfloat16"
