@@ -27,3 +27,21 @@ def test_ablation_results_are_committed():
     for name in ("ablation-data-size", "ablation-shuffle", "ablation-domain"):
         assert (RESULTS / name / "leaderboard.md").is_file(), name
         assert (RESULTS / name / "manifest.json").is_file(), name
+
+
+def test_committed_continuations_have_the_fixed_length():
+    """Under the default EOS policy (eval.stop_at_eos false) every continuation has exactly new_tokens tokens."""
+    import json
+
+    checked = 0
+    for manifest_path in sorted(RESULTS.glob("*/manifest.json")):
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        spec = manifest["config"]["eval"]
+        if spec.get("stop_at_eos", False) or "context_fraction" in spec:
+            continue  # image benchmarks generate the rest of the image; its length is fixed by the image size
+        for generations in sorted((manifest_path.parent / "cells").glob("*/generations.jsonl")):
+            for line in generations.read_text(encoding="utf-8").splitlines():
+                record = json.loads(line)
+                assert len(record["output_ids"]) == spec["new_tokens"], (generations, record["prompt_id"])
+                checked += 1
+    assert checked >= 24 * 4

@@ -135,7 +135,7 @@ def test_default_matrix_with_two_models(tmp_path, registry):
     bench = load_benchmark(write_yaml(tmp_path / "two.yaml", data), registry)
     assert len(bench.cells) == 2 * 2 * 2
     assert [c.model for c in bench.cells] == ["tiny"] * 4 + ["wide"] * 4
-    assert bench.models["wide"].params == {"seed": 0, "hidden": 64, "layers": 2}
+    assert bench.models["wide"].params == {"seed": 0, "hidden": 64, "layers": 2, "dtype": "float32"}
 
 
 def test_explicit_matrix_restricts_and_dedups(tmp_path, registry):
@@ -170,7 +170,7 @@ def test_resolved_fills_every_default(tmp_path, registry):
     bench = load_benchmark(write_yaml(tmp_path / "defaults.yaml", data), registry)
     resolved = bench.resolved()
     assert resolved["name"] == "tiny" and resolved["seed"] == 0 and resolved["description"] == ""
-    assert resolved["models"] == {"tiny": {"loader": "tiny-llama", "seed": 0, "hidden": 32, "layers": 2}}
+    assert resolved["models"] == {"tiny": {"loader": "tiny-llama", "seed": 0, "hidden": 32, "layers": 2, "dtype": "float32"}}
     assert resolved["decoders"] == {
         "greedy": {"plugin": "greedy"},
         "top-p": {"plugin": "top-p", "p": 0.9, "temperature": 0.7, "top_k": 50},
@@ -190,7 +190,7 @@ def test_resolved_fills_every_default(tmp_path, registry):
     assert resolved["metrics"]["self-bleu"]["max_order"] == 4
     assert resolved["eval"] == {
         "datasets": ["other-set"], "contexts": 100, "context_tokens": 32, "new_tokens": 96,
-        "batch_size": 8, "bootstrap": 1000, "samples_per_prompt": 1,
+        "batch_size": 8, "bootstrap": 1000, "samples_per_prompt": 1, "stop_at_eos": False, "overlap_ngram": 13,
     }  # fmt: skip
     assert resolved["matrix"][0] == {"model": "tiny", "recipe": "base", "decoder": "greedy"}
     assert len(resolved["matrix"]) == 4

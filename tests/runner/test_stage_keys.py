@@ -221,3 +221,19 @@ def test_auto_dtype_resolves_per_device():
 
     assert resolved_dtype_name("auto", "cpu") == "float32"
     assert resolved_dtype_name("bfloat16", "cpu") == "bfloat16"
+
+
+def test_manifest_records_what_decides_reproducibility(tmp_path: Path):
+    import json
+
+    run = run_benchmark(small(tmp_path), tmp_path)
+    manifest = json.loads((run.results_dir / "manifest.json").read_text(encoding="utf-8"))
+    hardware = manifest["hardware"]
+    for field in ("cpu_model", "cpu_flags", "torch_threads", "cpu_capability", "blas_info"):
+        assert field in hardware, field
+    facts = manifest["models"]["tiny"]
+    assert facts["resolved"] == {"dtype": "float32"} and facts["device"] == "cpu"
+    assert facts["libraries"]["torch"] and facts["libraries"]["transformers"]
+    checks = manifest["disjointness"]["tiny/fit"]
+    assert {c["role"] for c in checks["training"]} == {"training"} and checks["held-out"]
+    assert all(c["ngram"] == 24 and c["eval_contexts"] == 6 for c in checks["training"])
