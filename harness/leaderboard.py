@@ -4,7 +4,9 @@
 what scripts and pandas want; every display format is pivoted from that one frame, so all of them show
 the same numbers. Layout follows peers.md §5: one table per eval dataset, the three experiment axes as
 key columns, one column per metric with ↑/↓ from ``higher_is_better``, best value per column in bold,
-``-`` for a missing cell.
+``-`` for a missing cell. When the continuations of a dataset differ in length (only possible with
+``eval.stop_at_eos: true``) a ``len`` column gives each row's mean continuation length in tokens, read from
+``cells/*/generations.jsonl``; under the default fixed-length policy there is no such column.
 
 Only ``harness leaderboard`` (and the results writer) import this module, so pandas and rich are
 imported at the top; the core stays light because nothing else imports us.
@@ -39,6 +41,8 @@ LEGEND = (
     "values: metric value [95% CI]; ↑ higher is better, ↓ lower is better; "
     "bold = best in its column for that dataset; n = number of continuations scored"
 )
+LENGTH_HEADER = "len"
+LENGTH_LEGEND = "; len = mean continuation length in tokens (shown because lengths differ: eval.stop_at_eos)"
 
 
 # --------------------------------------------------------------------------- table model
@@ -81,6 +85,12 @@ class Row:
     recipe: str
     decoder: str
     cells: dict[str, Cell | None] = field(default_factory=dict)
+    #: the continuations' lengths on this dataset (None: no generations.jsonl to read them from)
+    lengths: "Lengths | None" = None
+
+    @property
+    def length_text(self) -> str:
+        return f"{self.lengths.mean:.1f}" if self.lengths is not None else MISSING
 
     @property
     def n_text(self) -> str:
@@ -99,6 +109,26 @@ class Section:
     dataset: str
     columns: list[MetricColumn]
     rows: list[Row]
+    #: True when the continuations of this dataset differ in length: the tables add a mean-length column
+    show_length: bool = False
+
+
+@dataclass(frozen=True)
+class Lengths:
+    """Continuation lengths (tokens, ``len(output_ids)``) of one cell on one dataset."""
+
+    count: int
+    total: int
+    shortest: int
+    longest: int
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count
+
+
+#: (cell id ``model__recipe__decoder``, dataset) -> the lengths of its continuations
+LengthTable = dict[tuple[str, str], Lengths]
 
 
 # --------------------------------------------------------------------------- loading
@@ -122,7 +152,36 @@ def load_results(results_dir: Path) -> tuple[pd.DataFrame, dict[str, dict]]:
 
     metrics_info = _read_metrics_info(manifest_path)
     scores = _read_scores(scores_path)
+    scores.attrs["lengths"] = read_lengths(results_dir)  # build_table's default source of the len column
     return scores, metrics_info
+
+
+def read_lengths(results_dir: Path) -> LengthTable:
+    """Continuation lengths per (cell, dataset) from ``cells/*/generations.jsonl`` ({} where there are none).
+
+    Lengths are only a display aid: an unreadable file or record is skipped, never an error.
+    """
+    acc: dict[tuple[str, str], list[int]] = {}
+    for path in sorted(Path(results_dir).glob("cells/*/generations.jsonl")):
+        cell = path.parent.name
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            ids = record.get("output_ids") if isinstance(record, dict) else None
+            if not isinstance(ids, list):
+                continue
+            stats = acc.setdefault((cell, str(record.get("dataset", ""))), [0, 0, len(ids), len(ids)])
+            stats[0] += 1
+            stats[1] += len(ids)
+            stats[2] = min(stats[2], len(ids))
+            stats[3] = max(stats[3], len(ids))
+    return {key: Lengths(*stats) for key, stats in acc.items()}
 
 
 def _read_metrics_info(path: Path) -> dict[str, dict]:
@@ -178,12 +237,18 @@ def _float(value: Any) -> float:
     return math.nan if value is None or pd.isna(value) else float(value)
 
 
-def build_table(scores: pd.DataFrame, metrics_info: dict[str, dict]) -> list[Section]:
+def build_table(
+    scores: pd.DataFrame, metrics_info: dict[str, dict], lengths: LengthTable | None = None
+) -> list[Section]:
     """Pivot the long table into one Section per eval dataset, flagging the best cell of each column.
 
     Rows and sections keep first-appearance order (the run's order, which the user chose in the YAML).
     A NaN value is never best; ties are all best. A duplicate score row is an error, not a silent pick.
+    ``lengths`` (default: what :func:`load_results` read from the results dir) gives each row its mean
+    continuation length; a section shows it only when the lengths on that dataset are not all equal.
     """
+    if lengths is None:
+        lengths = scores.attrs.get("lengths") or {}
     columns = _columns(scores, metrics_info)
     sections: list[Section] = []
     for dataset, group in scores.groupby("dataset", sort=False):
@@ -199,8 +264,16 @@ def build_table(scores: pd.DataFrame, metrics_info: dict[str, dict]) -> list[Sec
         for row in rows.values():
             row.cells = {c.name: row.cells[c.name] for c in section_columns}
         _flag_best(section_columns, list(rows.values()))
-        sections.append(Section(str(dataset), section_columns, list(rows.values())))
+        for row in rows.values():
+            row.lengths = lengths.get((f"{row.model}__{row.recipe}__{row.decoder}", str(dataset)))
+        known = [r.lengths for r in rows.values() if r.lengths is not None]
+        show = bool(known) and min(k.shortest for k in known) != max(k.longest for k in known)
+        sections.append(Section(str(dataset), section_columns, list(rows.values()), show_length=show))
     return sections
+
+
+def _legend(sections: Sequence[Section]) -> str:
+    return LEGEND + (LENGTH_LEGEND if any(s.show_length for s in sections) else "")
 
 
 def _flag_best(columns: Sequence[MetricColumn], rows: Sequence[Row]) -> None:
@@ -247,20 +320,22 @@ def render_markdown(sections: Sequence[Section], title: str) -> str:
     if not sections:
         lines += ["_no scores yet_", ""]
     for section in sections:
-        header = [*KEYS, *(c.header for c in section.columns), "n"]
+        extra = [LENGTH_HEADER] if section.show_length else []
+        header = [*KEYS, *(c.header for c in section.columns), *extra, "n"]
         lines += [f"## {section.dataset}", ""]
         lines.append("| " + " | ".join(_md_escape(h) for h in header) + " |")
-        lines.append("|" + "---|" * len(KEYS) + "---:|" * (len(section.columns) + 1))
+        lines.append("|" + "---|" * len(KEYS) + "---:|" * (len(section.columns) + len(extra) + 1))
         for row in section.rows:
             cells = []
             for column in section.columns:
                 cell = row.cells[column.name]
                 text = _md_escape(format_cell(cell))
                 cells.append(f"**{text}**" if cell is not None and cell.best else text)
-            values = [_md_escape(row.model), _md_escape(row.recipe), _md_escape(row.decoder), *cells, row.n_text]
+            length = [row.length_text] if section.show_length else []
+            values = [_md_escape(row.model), _md_escape(row.recipe), _md_escape(row.decoder), *cells, *length, row.n_text]
             lines.append("| " + " | ".join(values) + " |")
         lines.append("")
-    lines.append(f"_{LEGEND}._")
+    lines.append(f"_{_legend(sections)}._")
     return "\n".join(lines) + "\n"
 
 
@@ -270,7 +345,9 @@ def _csv_float(value: Any) -> str:
 
 
 def render_csv(scores: pd.DataFrame, metrics_info: dict[str, dict]) -> str:
-    """A wide CSV (one row per dataset × model × recipe × decoder) for spreadsheets, at full precision."""
+    """A wide CSV (one row per dataset × model × recipe × decoder) for spreadsheets, at full precision.
+
+    A final ``mean_length`` column appears when continuation lengths differ (see :func:`build_table`)."""
     columns = [c.name for c in _columns(scores, metrics_info)]
     header = ["dataset", *KEYS]
     for name in columns:
@@ -287,6 +364,12 @@ def render_csv(scores: pd.DataFrame, metrics_info: dict[str, dict]) -> str:
         row[f"{rec.metric}_ci_low"] = _csv_float(rec.ci_low)
         row[f"{rec.metric}_ci_high"] = _csv_float(rec.ci_high)
         row[f"{rec.metric}_n"] = "" if pd.isna(rec.n) else str(int(rec.n))
+    lengths: LengthTable = scores.attrs.get("lengths") or {}
+    if any(s.show_length for s in build_table(scores, metrics_info, lengths)):
+        header.append("mean_length")
+        for (dataset, model, recipe, decoder), row in rows.items():
+            found = lengths.get((f"{model}__{recipe}__{decoder}", dataset))
+            row["mean_length"] = repr(found.mean) if found is not None else ""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -317,10 +400,11 @@ def latex_escape(text: str) -> str:
 def render_latex(sections: Sequence[Section], title: str) -> str:
     """One booktabs table per dataset, ready to paste into a paper (needs ``\\usepackage{booktabs}``)."""
     arrows = {UP: r"$\uparrow$", DOWN: r"$\downarrow$", "": ""}
-    parts = [f"% {latex_escape(title)}: {LEGEND.replace('↑', 'up').replace('↓', 'down')}"]
+    parts = [f"% {latex_escape(title)}: {_legend(sections).replace('↑', 'up').replace('↓', 'down')}"]
     for section in sections:
-        spec = "l" * len(KEYS) + "r" * (len(section.columns) + 1)
-        header = [*KEYS, *(f"{latex_escape(c.name)} {arrows[c.arrow]}".rstrip() for c in section.columns), "$n$"]
+        extra = [LENGTH_HEADER] if section.show_length else []
+        spec = "l" * len(KEYS) + "r" * (len(section.columns) + len(extra) + 1)
+        header = [*KEYS, *(f"{latex_escape(c.name)} {arrows[c.arrow]}".rstrip() for c in section.columns), *extra, "$n$"]
         lines = [
             r"\begin{table}[ht]",
             r"\centering",
@@ -337,7 +421,8 @@ def render_latex(sections: Sequence[Section], title: str) -> str:
                 text = latex_escape(format_cell(cell))
                 cells.append(rf"\textbf{{{text}}}" if cell is not None and cell.best else text)
             keys = [latex_escape(row.model), latex_escape(row.recipe), latex_escape(row.decoder)]
-            lines.append(" & ".join([*keys, *cells, row.n_text]) + r" \\")
+            length = [row.length_text] if section.show_length else []
+            lines.append(" & ".join([*keys, *cells, *length, row.n_text]) + r" \\")
         lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
@@ -362,15 +447,18 @@ def render_rich(sections: Sequence[Section], title: str) -> "Group":
             table.add_column(key)
         for column in section.columns:
             table.add_column(column.header, justify="right")
+        if section.show_length:
+            table.add_column(LENGTH_HEADER, justify="right")
         table.add_column("n", justify="right")
         for row in section.rows:
             cells = []
             for column in section.columns:
                 cell = row.cells[column.name]
                 cells.append(Text(format_cell(cell), style="bold" if cell is not None and cell.best else ""))
-            table.add_row(row.model, row.recipe, row.decoder, *cells, row.n_text)
+            length = [row.length_text] if section.show_length else []
+            table.add_row(row.model, row.recipe, row.decoder, *cells, *length, row.n_text)
         items.append(table)
-    items.append(Text(LEGEND, style="dim"))
+    items.append(Text(_legend(sections), style="dim"))
     return Group(*items)
 
 

@@ -11,7 +11,10 @@ class Beam(Decoder):
     """Definition: transformers' beam search (``do_sample=False, num_beams, length_penalty,
     early_stopping``, nothing else: the model's own generation config is set aside for the call, so no
     repetition penalty or sampling setting of a checkpoint leaks in); the highest-scoring finished
-    hypothesis (sum of log-probabilities / length^length_penalty) is returned, cut before its first EOS.
+    hypothesis (sum of log-probabilities / length^length_penalty) is returned. Under the default EOS policy
+    (``eval.stop_at_eos: false``) EOS is suppressed (``suppress_tokens=[eos]``: its log-probability is set to
+    −inf at every step), so every hypothesis runs to exactly ``new_tokens`` tokens; with ``stop_at_eos`` a
+    hypothesis may finish at EOS and the output is cut before its first EOS.
     Per-step statistics are those of the *raw* distribution along the returned sequence, taken by one
     teacher-forced re-scoring pass (beam search has no single step-by-step path to record)."""
 
@@ -43,6 +46,7 @@ class Beam(Decoder):
             max_new_tokens=new_tokens,
             pad_token_id=pad,
             eos_token_id=eos,
+            **({} if ctx.stop_at_eos or eos is None else {"suppress_tokens": [eos]}),
         )
         own_config = getattr(module, "generation_config", None)
         was_training = module.training
@@ -54,8 +58,10 @@ class Beam(Decoder):
         finally:
             module.generation_config = own_config
             module.train(was_training)
-        outputs = []
+        outputs, ended = [], []
         for row in sequences[:, input_ids.shape[1] :].tolist():
-            outputs.append(row[: row.index(eos)] if eos is not None and eos in row else row)
+            stopped = ctx.stop_at_eos and eos is not None and eos in row
+            outputs.append(row[: row.index(eos)] if stopped else row)
+            ended.append(stopped)
         stats = rescore(handle, contexts, outputs)
-        return [Generation(out, ent, top) for out, (ent, top) in zip(outputs, stats)]
+        return [Generation(out, ent, top, stopped_at_eos=e) for out, (ent, top), e in zip(outputs, stats, ended)]

@@ -84,7 +84,7 @@ class CitationBlocked(Decoder):
         index = self.index_for(ctx.train_sequences)
         rule = self.word_rule(handle.codec) if self.option("word_boundary") else None
         blocker = CitationBlocker(index, self.option("include_context"), rule)
-        gens = decode(handle, contexts, new_tokens, ctx.seeds, greedy_pick, [blocker])
+        gens = decode(handle, contexts, new_tokens, ctx.seeds, greedy_pick, [blocker], stop_at_eos=ctx.stop_at_eos)
         counts = blocker.counts or [0] * len(gens)
         for gen, count in zip(gens, counts):
             gen.blocked_steps = count

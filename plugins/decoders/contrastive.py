@@ -10,7 +10,15 @@ from typing import Any
 
 from harness.api import DecodeContext, Decoder, Generation, ModelHandle, inference
 from harness.params import Param
-from harness_plugins.decoders.loop import cache_argument, left_pad, model_device, pad_id, returned_cache, step_stats
+from harness_plugins.decoders.loop import (
+    cache_argument,
+    left_pad,
+    model_device,
+    pad_id,
+    returned_cache,
+    step_stats,
+    suppress_eos,
+)
 
 
 def unit(vectors: Any) -> Any:
@@ -36,7 +44,10 @@ def contrastive_select(top_probs: Any, candidate_hidden: Any, previous_hidden: A
     return scores.argmax(dim=-1)
 
 
-def contrastive_decode(handle: ModelHandle, contexts: list[list[int]], new_tokens: int, alpha: float, top_k: int) -> list[Generation]:
+def contrastive_decode(
+    handle: ModelHandle, contexts: list[list[int]], new_tokens: int, alpha: float, top_k: int, stop_at_eos: bool = False
+) -> list[Generation]:
+    """The batched search; without ``stop_at_eos`` EOS is never a candidate and every row gets ``new_tokens`` tokens."""
     import torch
 
     if not contexts:
@@ -60,9 +71,10 @@ def contrastive_decode(handle: ModelHandle, contexts: list[list[int]], new_token
         cache = returned_cache(out)
         next_pos = positions[:, -1:] + 1
         for _ in range(new_tokens):
-            entropy, top1 = step_stats(logits)
-            k = min(top_k, logits.shape[-1])
-            top_probs, top_ids = torch.softmax(logits, dim=-1).topk(k, dim=-1)  # [B, k]
+            entropy, top1 = step_stats(logits)  # raw statistics, EOS mass included
+            scores = logits if stop_at_eos else suppress_eos(logits, eos)  # EOS: probability 0, never a candidate
+            k = min(top_k, logits.shape[-1] - (0 if stop_at_eos or eos is None else 1))
+            top_probs, top_ids = torch.softmax(scores, dim=-1).topk(k, dim=-1)  # [B, k]
             # run every row's k candidates as one batch of B·k single-token continuations
             cache.batch_repeat_interleave(k)
             step_mask = torch.cat([mask, alive.long().unsqueeze(-1)], dim=-1)
@@ -77,7 +89,7 @@ def contrastive_decode(handle: ModelHandle, contexts: list[list[int]], new_token
             cand_hidden = unit(cand.hidden_states[-1][:, -1, :].float()).view(batch, k, -1)
             selected = contrastive_select(top_probs, cand_hidden, hidden, mask, alpha)
             chosen = top_ids[rows, selected]
-            stopped = (chosen == eos) if eos is not None else torch.zeros_like(alive)
+            stopped = (chosen == eos) if (stop_at_eos and eos is not None) else torch.zeros_like(alive)
             for row in torch.nonzero(alive & ~stopped).flatten().tolist():
                 outputs[row].append(int(chosen[row]))
                 entropies[row].append(float(entropy[row]))
@@ -92,7 +104,8 @@ def contrastive_decode(handle: ModelHandle, contexts: list[list[int]], new_token
             hidden = torch.cat([hidden, cand_hidden[rows, selected].unsqueeze(1)], dim=1)
             mask = step_mask
             next_pos = next_pos + 1
-    return [Generation(outputs[i], entropies[i], top1s[i]) for i in range(batch)]
+    ended = (~alive).tolist()
+    return [Generation(outputs[i], entropies[i], top1s[i], stopped_at_eos=bool(ended[i])) for i in range(batch)]
 
 
 class Contrastive(Decoder):
@@ -100,6 +113,9 @@ class Contrastive(Decoder):
     distribution p; for each, run the model one step to get its last-layer hidden state h_v; pick
     argmax_v (1 − α)·p(v) − α·max_j cos(h_v, h_j), where j runs over every previous position of the
     row (context and generated tokens, padding excluded) and α = ``penalty_alpha``. α = 0 is greedy.
+    Under the default EOS policy (``eval.stop_at_eos: false``) p is the distribution with EOS removed
+    (its logit set to −inf, the rest renormalised), so EOS is never a candidate and every row has exactly
+    ``new_tokens`` tokens; with ``stop_at_eos`` EOS may be picked and ends the row.
     Deterministic; per-step statistics are those of the raw distribution at each chosen position."""
 
     name = "contrastive"
@@ -112,4 +128,5 @@ class Contrastive(Decoder):
     )
 
     def generate(self, handle: ModelHandle, contexts: list[list[int]], new_tokens: int, ctx: DecodeContext) -> list[Generation]:
-        return contrastive_decode(handle, contexts, new_tokens, self.option("penalty_alpha"), self.option("top_k"))
+        alpha, top_k = self.option("penalty_alpha"), self.option("top_k")
+        return contrastive_decode(handle, contexts, new_tokens, alpha, top_k, stop_at_eos=ctx.stop_at_eos)

@@ -122,7 +122,8 @@ class EntropyMatchedTemperature(Decoder):
             return []
         temps = self.temperatures(handle, contexts)
         column = torch.tensor(temps, dtype=torch.float32, device=model_device(handle.module)).unsqueeze(-1)
-        gens = decode(handle, contexts, new_tokens, ctx.seeds, sampling_pick(partial(scale_temperature, temperature=column)))
+        pick = sampling_pick(partial(scale_temperature, temperature=column))
+        gens = decode(handle, contexts, new_tokens, ctx.seeds, pick, stop_at_eos=ctx.stop_at_eos)
         for gen, t in zip(gens, temps):
             gen.temperature = t
         return gens

@@ -14,4 +14,4 @@ class Greedy(Decoder):
     params = ()
 
     def generate(self, handle: ModelHandle, contexts: list[list[int]], new_tokens: int, ctx: DecodeContext) -> list[Generation]:
-        return decode(handle, contexts, new_tokens, ctx.seeds, greedy_pick)
+        return decode(handle, contexts, new_tokens, ctx.seeds, greedy_pick, stop_at_eos=ctx.stop_at_eos)

@@ -4,14 +4,24 @@ Contexts are left-padded with an attention mask and explicit position ids, the K
 step to step, and at each step a decoder-specific ``pick`` chooses the next token from the raw
 logits, after optional *processors* (repetition penalty, n-gram bans, citation blocking) have
 rewritten them. Per-step entropy and top-1 probability are taken from the *raw* model distribution
-(before temperature, truncation, penalties or blocking). A row that emits EOS stops: EOS and later
-positions are not part of its output or its statistics. Sampling uses one ``torch.Generator`` per
-row, seeded by the runner from (seed, prompt id), so a continuation does not depend on the batch it
-ran in.
+(before temperature, truncation, penalties, blocking or EOS suppression). Sampling uses one
+``torch.Generator`` per row, seeded by the runner from (seed, prompt id), so a continuation does not
+depend on the batch it ran in.
+
+The EOS policy (``DecodeContext.stop_at_eos``, the benchmark's ``eval.stop_at_eos``):
+
+* ``False`` (the default): every row runs to exactly ``new_tokens`` tokens. After the processors and
+  before the pick, the EOS token's score is set to -inf (``suppress_eos``), so neither argmax nor
+  sampling (nor its truncation warpers, which then renormalise over the other tokens) ever chooses
+  it; the recorded statistics still include EOS's probability mass (they come from the raw logits).
+* ``True``: a row that emits EOS stops; EOS and later positions are not part of its output or its
+  statistics, and its ``Generation.stopped_at_eos`` is True.
+
+A codec without an EOS token (``eos_token_id`` None) has nothing to suppress or stop at.
 
 Building blocks shared by the decoders:
 
-* ``decode(handle, contexts, new_tokens, seeds, pick, processors=())``: the loop.
+* ``decode(handle, contexts, new_tokens, seeds, pick, processors=(), stop_at_eos=False)``: the loop.
 * picks: ``greedy_pick``, ``sampling_pick(transform)``.
 * warpers (``scores -> scores``, composed with ``chain``): ``scale_temperature``, ``top_k_filter``,
   ``top_p_filter``, ``typical_filter``, ``min_p_filter``; ``filter_top_k_top_p`` is the paper's
@@ -19,7 +29,7 @@ Building blocks shared by the decoders:
 * processors (``(scores, history) -> scores``): ``RepetitionPenalty`` here, the n-gram bans in
   ``harness_plugins.decoders.ngram``.
 * helpers for decoders with their own loop (contrastive, beam): ``left_pad``, ``step_stats``,
-  ``rescore``, ``cache_argument``, ``returned_cache``, ``model_device``, ``pad_id``.
+  ``rescore``, ``suppress_eos``, ``cache_argument``, ``returned_cache``, ``model_device``, ``pad_id``.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ class History:
     """What a processor may read at a step: each row's context, its tokens so far, and whether it is alive.
 
     ``generated[row]`` grows by one token per step while the row is alive; ``alive[row]`` turns False
-    once the row has emitted EOS (its later rows of ``scores`` are ignored).
+    once the row has emitted EOS under ``stop_at_eos`` (its later rows of ``scores`` are ignored).
     """
 
     def __init__(self, contexts: Sequence[Sequence[int]], generated: list[list[int]]):
@@ -123,6 +133,15 @@ def step_stats(logits: Any) -> tuple[Any, Any]:
     return entropy, top1
 
 
+def suppress_eos(scores: Any, eos: int | None) -> Any:
+    """``scores`` [batch, vocab] with the EOS column set to -inf (out of place); unchanged when ``eos`` is None."""
+    if eos is None:
+        return scores
+    scores = scores.clone()
+    scores[..., eos] = float("-inf")
+    return scores
+
+
 def decode(
     handle: ModelHandle,
     contexts: list[list[int]],
@@ -130,11 +149,13 @@ def decode(
     seeds: Sequence[int],
     pick: Pick,
     processors: Sequence[Processor] = (),
+    stop_at_eos: bool = False,
 ) -> list[Generation]:
-    """Continue every context by up to ``new_tokens`` tokens.
+    """Continue every context by ``new_tokens`` tokens (fewer only for a row that stops at EOS).
 
-    At each step: raw logits → statistics → ``processors`` in order → ``pick``. With no processors
-    the pick sees the raw float32 logits.
+    At each step: raw logits → statistics → ``processors`` in order → (EOS suppressed unless
+    ``stop_at_eos``) → ``pick``. Pass ``stop_at_eos=ctx.stop_at_eos`` from the decoder's
+    :class:`DecodeContext`. With no processors and ``stop_at_eos`` the pick sees the raw float32 logits.
     """
     import torch
 
@@ -163,8 +184,10 @@ def decode(
             history.step = step
             for processor in processors:
                 scores = processor(scores, history)
+            if not stop_at_eos:
+                scores = suppress_eos(scores, eos)
             chosen = pick(scores, generators)
-            stopped = (chosen == eos) if eos is not None else torch.zeros_like(alive)
+            stopped = (chosen == eos) if (stop_at_eos and eos is not None) else torch.zeros_like(alive)
             keep = (alive & ~stopped).tolist()
             chosen_l, entropy_l, top1_l = chosen.tolist(), entropy.tolist(), top1.tolist()  # one sync each
             for row in range(batch):
@@ -187,7 +210,8 @@ def decode(
                 **{cache_kw: returned_cache(out)},
             )
             next_pos = next_pos + 1
-    return [Generation(outputs[i], entropies[i], top1s[i]) for i in range(batch)]
+    ended = (~alive).tolist()
+    return [Generation(outputs[i], entropies[i], top1s[i], stopped_at_eos=bool(ended[i])) for i in range(batch)]
 
 
 def padded_logits(handle: ModelHandle, sequences: Sequence[Sequence[int]]) -> tuple[Any, Any]:

@@ -27,4 +27,4 @@ class MinP(Decoder):
             partial(scale_temperature, temperature=self.option("temperature")),
             partial(min_p_filter, min_p=self.option("p")),
         )
-        return decode(handle, contexts, new_tokens, ctx.seeds, sampling_pick(transform))
+        return decode(handle, contexts, new_tokens, ctx.seeds, sampling_pick(transform), stop_at_eos=ctx.stop_at_eos)

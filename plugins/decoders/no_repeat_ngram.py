@@ -25,4 +25,4 @@ class NoRepeatNGramGreedy(Decoder):
 
     def generate(self, handle: ModelHandle, contexts: list[list[int]], new_tokens: int, ctx: DecodeContext) -> list[Generation]:
         processor = NoRepeatNGram(self.option("n"), self.option("include_context"))
-        return decode(handle, contexts, new_tokens, ctx.seeds, greedy_pick, [processor])
+        return decode(handle, contexts, new_tokens, ctx.seeds, greedy_pick, [processor], stop_at_eos=ctx.stop_at_eos)

@@ -20,4 +20,5 @@ class RepetitionPenaltyGreedy(Decoder):
     params = (Param("penalty", float, default=1.2, min=0.0, exclusive_min=True, help="> 1 discourages repeats"),)
 
     def generate(self, handle: ModelHandle, contexts: list[list[int]], new_tokens: int, ctx: DecodeContext) -> list[Generation]:
-        return decode(handle, contexts, new_tokens, ctx.seeds, greedy_pick, [RepetitionPenalty(self.option("penalty"))])
+        processors = [RepetitionPenalty(self.option("penalty"))]
+        return decode(handle, contexts, new_tokens, ctx.seeds, greedy_pick, processors, stop_at_eos=ctx.stop_at_eos)

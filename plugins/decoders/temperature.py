@@ -21,4 +21,4 @@ class Temperature(Decoder):
 
     def generate(self, handle: ModelHandle, contexts: list[list[int]], new_tokens: int, ctx: DecodeContext) -> list[Generation]:
         transform = partial(scale_temperature, temperature=self.option("temperature"))
-        return decode(handle, contexts, new_tokens, ctx.seeds, sampling_pick(transform))
+        return decode(handle, contexts, new_tokens, ctx.seeds, sampling_pick(transform), stop_at_eos=ctx.stop_at_eos)

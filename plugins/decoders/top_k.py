@@ -27,4 +27,4 @@ class TopK(Decoder):
             partial(scale_temperature, temperature=self.option("temperature")),
             partial(top_k_filter, top_k=self.option("k")),
         )
-        return decode(handle, contexts, new_tokens, ctx.seeds, sampling_pick(transform))
+        return decode(handle, contexts, new_tokens, ctx.seeds, sampling_pick(transform), stop_at_eos=ctx.stop_at_eos)

@@ -24,4 +24,4 @@ class TopP(Decoder):
         transform = partial(
             filter_top_k_top_p, temperature=self.option("temperature"), top_k=self.option("top_k"), top_p=self.option("p")
         )
-        return decode(handle, contexts, new_tokens, ctx.seeds, sampling_pick(transform))
+        return decode(handle, contexts, new_tokens, ctx.seeds, sampling_pick(transform), stop_at_eos=ctx.stop_at_eos)

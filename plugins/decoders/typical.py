@@ -29,4 +29,4 @@ class Typical(Decoder):
             partial(scale_temperature, temperature=self.option("temperature")),
             partial(typical_filter, mass=self.option("mass")),
         )
-        return decode(handle, contexts, new_tokens, ctx.seeds, sampling_pick(transform))
+        return decode(handle, contexts, new_tokens, ctx.seeds, sampling_pick(transform), stop_at_eos=ctx.stop_at_eos)

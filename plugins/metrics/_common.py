@@ -56,6 +56,21 @@ def units_of(metric_name: str, rec: dict[str, Any], position: int, unit: str) ->
     return list(value)
 
 
+def stopped_at_eos(rec: dict[str, Any]) -> bool:
+    """True for a continuation the decoder ended at EOS (only under ``eval.stop_at_eos: true``): it is shorter
+    than ``new_tokens``. Records of the fixed-length policy (the default) never carry the flag."""
+    return bool(rec.get("stopped_at_eos"))
+
+
+#: the short-row rule of the pooled n-gram metrics (distinct-n, n-gram entropy, rep-n, diversity)
+POOLED_SHORT_ROWS = (
+    " Short and empty continuations (only under eval.stop_at_eos: true) are pooled as they are: each contributes "
+    "the n-grams it has (an empty one none) and no per-continuation ratio is formed, so none is inflated; a set "
+    "of shorter texts still has fewer n-grams in all, so compare cells of equal length (the leaderboard shows "
+    "the mean length whenever lengths differ)."
+)
+
+
 def content_key(tokens: Sequence[Any]) -> Hashable:
     """A cache key for a token sequence (bootstrap resamples score the same texts many times)."""
     return tuple(tokens)

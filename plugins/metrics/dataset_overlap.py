@@ -138,9 +138,10 @@ class OverlapCache:
 OVERLAP_RULE = (
     "The overlap of a continuation is the length, in token ids, of the longest contiguous run of its output_ids "
     "(context excluded) that occurs as a contiguous run inside a single training sequence of the cell's recipe "
-    "(MetricContext.train_sequences; runs never span two training sequences); 0 if no id occurs in training "
-    "or the continuation is empty. Computed exactly (generalized suffix automaton over the continuations, "
-    "training streamed once)."
+    "(MetricContext.train_sequences; runs never span two training sequences); 0 if no id occurs in training. "
+    "Computed exactly (generalized suffix automaton over the continuations, training streamed once). Short and empty rows (only under eval.stop_at_eos: true): a continuation that "
+    "stopped at EOS is measured over the ids it has; an empty continuation has no overlap to measure and is not "
+    "counted (an overlap of 0 would credit it as copying nothing)."
 )
 
 
@@ -159,8 +160,9 @@ class DatasetOverlap(Metric):
     version = "1"
     params = ()
     definition = (
-        OVERLAP_RULE + " The metric is the unweighted mean of the overlaps over continuations, in tokens, with a "
-        "mean ± 1.96·stderr interval (the paper's Table 2 'Dataset Overlap' average)."
+        OVERLAP_RULE + " The metric is the unweighted mean of the overlaps over the counted (non-empty) "
+        "continuations, in tokens, with a mean ± 1.96·stderr interval whose n counts them (the paper's Table 2 "
+        "'Dataset Overlap' average)."
     )
 
     def __init__(self, config: dict[str, Any] | None = None):
@@ -168,4 +170,5 @@ class DatasetOverlap(Metric):
         self._cache = OverlapCache()
 
     def score_samples(self, samples: list[dict[str, Any]]) -> list[float]:
-        return [float(v) for v in self._cache.overlaps(self, samples)]
+        values = self._cache.overlaps(self, samples)
+        return [float(v) for v, rec in zip(values, samples) if rec["output_ids"]]  # empty rows are not counted

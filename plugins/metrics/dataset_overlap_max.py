@@ -24,8 +24,8 @@ class DatasetOverlapMax(Metric):
     version = "1"
     params = ()
     definition = (
-        OVERLAP_RULE + " The metric is the maximum overlap over all continuations, in tokens (the paper's Table 2 "
-        "maximum); its interval is a seeded percentile bootstrap over prompts (a maximum's bootstrap interval is "
+        OVERLAP_RULE + " The metric is the maximum overlap over the counted continuations, in tokens (the "
+        "paper's Table 2 maximum; 0.0 when none is counted); its interval is a seeded percentile bootstrap over prompts (a maximum's bootstrap interval is "
         "at most the maximum itself and is only a rough guide)."
     )
 
@@ -34,4 +34,5 @@ class DatasetOverlapMax(Metric):
         self._cache = OverlapCache()
 
     def score_corpus(self, samples: list[dict[str, Any]]) -> float:
-        return float(max(self._cache.overlaps(self, samples)))
+        values = [v for v, rec in zip(self._cache.overlaps(self, samples), samples) if rec["output_ids"]]
+        return float(max(values, default=0))

@@ -6,7 +6,7 @@ from typing import Any
 
 from harness.params import Param
 
-from ._common import PooledNgramMetric, per_text_shares, unit_param
+from ._common import POOLED_SHORT_ROWS, PooledNgramMetric, per_text_shares, unit_param
 
 
 class DistinctN(PooledNgramMetric):
@@ -37,7 +37,7 @@ class DistinctN(PooledNgramMetric):
         "corpus, d_i = (N / Σ_j |g_j|) · Σ_{g in g_i} 1/c(g) with c(g) the corpus count of n-gram g (so mean_i d_i "
         "= distinct-n exactly): recounting distinct n-grams in a with-replacement resample would bias the "
         "interval low, since a prompt drawn twice adds its n-grams to the total but nothing to the distinct set."
-    )
+    ) + POOLED_SHORT_ROWS
 
     def score_corpus(self, samples: list[dict[str, Any]]) -> float:
         counts, total = self._index.pooled_counts(self._texts(samples))

@@ -7,7 +7,7 @@ from typing import Any
 from harness.api import Metric
 from harness.params import Param
 
-from ._common import set_unit_requires, unit_param
+from ._common import POOLED_SHORT_ROWS, set_unit_requires, unit_param
 from .rep_n import SIMCTG_HELP, PooledNgramStats, rep_percent
 
 ORDERS = (2, 3, 4)
@@ -38,7 +38,7 @@ class Diversity(Metric):
         "each text's last n-gram is skipped and every rep-n is rounded to 2 decimals before the product, as "
         "SimCTG's evaluation.py does; the product itself is not rounded. The interval is a seeded bootstrap over "
         "prompts."
-    )
+    ) + POOLED_SHORT_ROWS
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__(config)

@@ -6,7 +6,7 @@ from typing import Any
 
 from harness.params import Param
 
-from ._common import PooledNgramMetric, per_text_shares, unit_param
+from ._common import POOLED_SHORT_ROWS, PooledNgramMetric, per_text_shares, unit_param
 
 
 class NgramEntropy(PooledNgramMetric):
@@ -35,7 +35,7 @@ class NgramEntropy(PooledNgramMetric):
         "of per-text contributions computed once on the whole corpus, e_i = (N / Σ_g c(g)) · Σ_{occurrences g in "
         "text i} −log2 p(g) (mean_i e_i = H_n exactly: each occurrence carries its surprisal under the corpus "
         "distribution), because re-estimating p in a with-replacement resample biases the entropy low."
-    )
+    ) + POOLED_SHORT_ROWS
 
     def score_corpus(self, samples: list[dict[str, Any]]) -> float:
         import numpy as np

@@ -7,7 +7,7 @@ from typing import Any, Hashable
 from harness.api import Metric
 from harness.params import Param
 
-from ._common import CACHE_LIMIT, content_key, ngrams, set_unit_requires, unit_param, units_of
+from ._common import CACHE_LIMIT, POOLED_SHORT_ROWS, content_key, ngrams, set_unit_requires, unit_param, units_of
 
 SIMCTG_HELP = (
     "match SimCTG's evaluation.py: skip the last n-gram of every text (its `while end_idx < len(tokens)` loop) "
@@ -79,7 +79,7 @@ class RepN(Metric):
         "simctg_compat=true SimCTG's published behaviour is reproduced: its loop `while end_idx < len(tokens)` "
         "never takes the last n-gram, so a text has max(L-n, 0) n-grams, and rep-n is rounded to 2 decimals. "
         "0.0 when the corpus has no n-grams. Percent in [0, 100); the interval is a seeded bootstrap over prompts."
-    )
+    ) + POOLED_SHORT_ROWS
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__(config)

@@ -26,10 +26,13 @@ class SeqRepN(Metric):
     params = (Param("n", int, default=4, min=1, max=16, help="n-gram order (the paper reports seq-rep-4)"),)
     definition = (
         "For each continuation with generated token ids x_1..x_L (output_ids, context excluded), take its "
-        "L-n+1 contiguous n-grams (default n = 4); its value is 1 − |distinct n-grams| / (L-n+1), and 0.0 when "
-        "L < n (no n-grams). The metric is the unweighted mean over continuations with a mean ± 1.96·stderr "
-        "interval, a fraction in [0, 1) (Welleck et al. 2019, `pct_repeat_{n}grams` in unlikelihood_training, "
-        "not ×100)."
+        "L-n+1 contiguous n-grams (default n = 4); its value is 1 − |distinct n-grams| / (L-n+1). The metric is "
+        "the unweighted mean over the scored continuations with a mean ± 1.96·stderr interval, a fraction in "
+        "[0, 1) (Welleck et al. 2019, `pct_repeat_{n}grams` in unlikelihood_training, not ×100). Short and empty "
+        "rows: a continuation with L < n (empty, or stopped at EOS under eval.stop_at_eos: true) has no n-grams "
+        "and is not scored (scoring it 0.0 would credit it as perfectly non-repetitive); a continuation that "
+        "stopped at EOS later is scored over the n-grams it has; the interval's n counts the scored "
+        "continuations."
     )
 
     def score_samples(self, samples: list[dict[str, Any]]) -> list[float]:
@@ -37,5 +40,6 @@ class SeqRepN(Metric):
         out: list[float] = []
         for i, rec in enumerate(samples):
             grams = ngrams(units_of(self.name, rec, i, "token-ids"), n)
-            out.append(1.0 - len(set(grams)) / len(grams) if grams else 0.0)
+            if grams:  # no n-grams: not scored (see the definition)
+                out.append(1.0 - len(set(grams)) / len(grams))
         return out

@@ -7,7 +7,7 @@ from typing import Any
 from harness.api import Metric
 from harness.params import Param
 
-from ._common import set_unit_requires, unit_param, units_of
+from ._common import set_unit_requires, stopped_at_eos, unit_param, units_of
 
 DEFAULT_WINDOW = 96
 
@@ -33,13 +33,18 @@ class TypeTokenRatio(Metric):
     )
     definition = (
         "For each continuation, let ids be the last `window` (default 96) elements of output_ids, the token ids "
-        "the decoder generated after the context (context ids excluded; the model's own tokenizer, not words; "
-        "a continuation shorter than `window` is used whole). Its value is len(set(ids)) / len(ids), a fraction "
-        "in (0, 1]; an empty continuation scores 0.0. The metric is the unweighted mean of these per-continuation "
-        "values over all records, with a mean ± 1.96·stderr interval. This follows the hyperfitting repo's "
-        "`gen_seq[context_len:][-96:]` (papers report it ×100). With unit=words the same is computed on the "
-        "whitespace-separated words of output_text (output_text.split(), case-sensitive, punctuation kept): the "
-        "last `window` words of each continuation."
+        "the decoder generated after the context (context ids excluded; the model's own tokenizer, not words). "
+        "Its value is len(set(ids)) / len(ids), a fraction in (0, 1]. The metric is the unweighted mean of these "
+        "per-continuation values over the scored records, with a mean ± 1.96·stderr interval. This follows the "
+        "hyperfitting repo's `gen_seq[context_len:][-96:]` (papers report it ×100). With unit=words the same is "
+        "computed on the whitespace-separated words of output_text (output_text.split(), case-sensitive, "
+        "punctuation kept): the last `window` words of each continuation. Short and empty rows: a continuation "
+        "that stopped at EOS (stopped_at_eos, only under eval.stop_at_eos: true) with fewer than `window` units "
+        "has no full window and is not scored (a shorter text has a higher TTR, so scoring it would inflate the "
+        "mean), and an empty continuation is never scored; the interval's n (the leaderboard's n) counts the "
+        "scored continuations. A continuation that ran its full length but is shorter than `window` (new_tokens "
+        "below the window, or fewer words than `window`) is used whole: under the default fixed-length policy "
+        "every continuation has the same new_tokens tokens."
     )
 
     def __init__(self, config: dict[str, Any] | None = None):
@@ -51,7 +56,13 @@ class TypeTokenRatio(Metric):
         if window < 1:
             raise ValueError(f"ttr: window must be >= 1, got {window}")
         unit = str(self.option("unit"))
-        return [_ttr(units_of(self.name, rec, i, unit), window) for i, rec in enumerate(samples)]
+        out: list[float] = []
+        for i, rec in enumerate(samples):
+            units = units_of(self.name, rec, i, unit)
+            if not units or (len(units) < window and stopped_at_eos(rec)):
+                continue  # no full window: not scored (see the definition)
+            out.append(_ttr(units, window))
+        return out
 
 
 def _ttr(output_ids: Any, window: int) -> float:

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 from harness.api import Metric
 from harness.params import Param
 
-from ._common import units_of
+from ._common import stopped_at_eos, units_of
 
 
 def window_positions(length: int, window: int, stride: int) -> list[int]:
@@ -44,12 +44,16 @@ class TTRCurve(Metric):
         "For a continuation with generated token ids x_1..x_L (output_ids, context excluded), measure at the end "
         "positions p = window, window+stride, window+2*stride, ... while p <= L (defaults window 96, stride 16) the "
         "type-token ratio TTR_p = |set(x_{p-window+1..p})| / window of the trailing window ending at generated "
-        "token p. A continuation shorter than `window` has the single position p = L with TTR of the whole "
-        "continuation (0.0 if empty). The per-continuation value is the unweighted mean of its TTR_p; the "
-        "metric is the unweighted mean over continuations (each counts once), with a mean ± 1.96·stderr "
-        "interval. When all continuations have the same length this equals the mean over all (text, position) "
-        "pairs. The curve (TTRCurve.curve) is, for each grid position p, the mean TTR_p over the continuations "
-        "with L >= p (continuations shorter than `window` are not on it). A fraction in [0, 1]."
+        "token p. A continuation that ran its full length but is shorter than `window` (new_tokens below the "
+        "window) has the single position p = L with TTR of the whole continuation. The per-continuation value is "
+        "the unweighted mean of its TTR_p; the metric is the unweighted mean over the scored continuations (each "
+        "counts once), with a mean ± 1.96·stderr interval. When all continuations have the same length this "
+        "equals the mean over all (text, position) pairs. The curve (TTRCurve.curve) is, for each grid position "
+        "p, the mean TTR_p over the continuations with L >= p (continuations shorter than `window` are not on "
+        "it). A fraction in [0, 1]. Short and empty rows: a continuation that stopped at EOS (stopped_at_eos, "
+        "only under eval.stop_at_eos: true) is measured at the grid positions it reached; one that stopped "
+        "before `window` tokens has no full window and is not scored, and an empty continuation is never "
+        "scored; the interval's n counts the scored continuations."
     )
 
     def _settings(self) -> tuple[int, int]:
@@ -63,6 +67,8 @@ class TTRCurve(Metric):
         out: list[float] = []
         for i, rec in enumerate(samples):
             ids = units_of(self.name, rec, i, "token-ids")
+            if not ids or (len(ids) < window and stopped_at_eos(rec)):
+                continue  # no full window: not scored (see the definition)
             values = [windowed_ttr(ids, p, window) for p in window_positions(len(ids), window, stride)]
             out.append(sum(values) / len(values))
         return out

@@ -273,3 +273,62 @@ def test_print_leaderboard_formats(tmp_path, capsys):
     assert "ttr ↑" in console.file.getvalue()
     with pytest.raises(InputError, match='did you mean "latex"'):
         print_leaderboard(results, "latx")
+
+
+# --------------------------------------------------------------------------- mean length (eval.stop_at_eos)
+
+
+def write_generations(results: Path, lengths: dict[tuple[str, str], list[int]]) -> None:
+    """cells/<cell>/generations.jsonl with one record per length, by (cell id, dataset)."""
+    by_cell: dict[str, list[dict]] = {}
+    for (cell, dataset), sizes in lengths.items():
+        for i, size in enumerate(sizes):
+            by_cell.setdefault(cell, []).append({"prompt_id": f"{dataset}-{i}", "dataset": dataset, "output_ids": [7] * size})
+    for cell, records in by_cell.items():
+        folder = results / "cells" / cell
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "generations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+
+CELLS = ("smollm2__base__greedy", "smollm2__hyperfit__greedy", "smollm2__hyperfit__blocked")
+
+
+def test_equal_lengths_show_no_length_column(tmp_path):
+    results = write_results(tmp_path / "bench", scores_frame())
+    write_generations(results, {(cell, d): [24] * 3 for cell in CELLS for d in ("wiki", "news")})
+    sections = build_table(*load_results(results))
+    assert not any(s.show_length for s in sections)
+    text = render_markdown(sections, "bench")
+    assert "| len |" not in text and "mean continuation length" not in text
+    assert "mean_length" not in render_csv(*load_results(results))
+
+
+def test_differing_lengths_show_the_mean_length_per_dataset(tmp_path):
+    results = write_results(tmp_path / "bench", scores_frame())
+    lengths = {(cell, "news"): [24] * 3 for cell in CELLS}  # news: all full length, no column
+    lengths |= {(CELLS[0], "wiki"): [24, 24, 3], (CELLS[1], "wiki"): [24] * 3, (CELLS[2], "wiki"): [0, 24]}
+    write_generations(results, lengths)
+    wiki, news = build_table(*load_results(results))
+    assert wiki.show_length and not news.show_length
+    assert [r.length_text for r in wiki.rows] == ["17.0", "24.0", "12.0"]
+    text = render_markdown([wiki, news], "bench")
+    assert "| model | recipe | decoder | ttr ↑ | self_bleu ↓ | len | n |" in text
+    assert "| smollm2 | base | greedy | 0.500 [0.450, 0.550] | 0.800 [0.700, 0.900] | 17.0 | 12 |" in text
+    news_part = text.split("## news", 1)[1]
+    assert "| len |" not in news_part
+    assert "len = mean continuation length in tokens" in text
+    latex = render_latex([wiki, news], "bench")
+    assert "& len & $n$" in latex and "& 17.0 & 12" in latex
+    console = Console(width=160, file=io.StringIO(), force_terminal=False, color_system=None)
+    console.print(render_rich([wiki, news], "bench"))
+    assert "len" in console.file.getvalue() and "17.0" in console.file.getvalue()
+    header, *body = list(csv.reader(io.StringIO(render_csv(*load_results(results)))))
+    assert header[-1] == "mean_length"
+    by_key = {tuple(r[:4]): r[-1] for r in body}
+    assert float(by_key[("wiki", "smollm2", "base", "greedy")]) == 17.0
+    assert float(by_key[("news", "smollm2", "base", "greedy")]) == 24.0
+    # the results writer's call (build_table(scores, info) on load_results' frame) picks the lengths up
+    scores, info = load_results(results)
+    assert build_table(scores, info)[0].show_length
+    # explicit lengths win; no generations at all: no column
+    assert not build_table(scores, info, lengths={})[0].show_length

@@ -90,19 +90,24 @@ def test_greedy_equals_transformers_generate_on_the_embedded_model(shared_cache:
     ]
     contexts = [handle.codec.encode(t) for t in texts]
     new_tokens = 24
-    ours = Greedy().generate(handle, contexts, new_tokens, DecodeContext(seeds=[0, 1, 2]))
-
+    eos = handle.codec.eos_token_id
     pad = handle.codec.pad_token_id
     width = max(map(len, contexts))
     ids = torch.tensor([[pad] * (width - len(c)) + c for c in contexts])
     mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in contexts])
-    with torch.inference_mode():
-        out = handle.module.generate(
-            input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=new_tokens, pad_token_id=pad,
-            eos_token_id=handle.codec.eos_token_id,
-        )  # fmt: skip
-    for row, generation in enumerate(ours):
-        reference = out[row, width:].tolist()
-        if handle.codec.eos_token_id in reference:
-            reference = reference[: reference.index(handle.codec.eos_token_id)]
-        assert generation.output_ids == reference
+    # the default (fixed-length) policy is generate with EOS suppressed; stop_at_eos is generate's own EOS stop
+    for stop_at_eos, policy in ((False, {"suppress_tokens": [eos]}), (True, {})):
+        ours = Greedy().generate(handle, contexts, new_tokens, DecodeContext(seeds=[0, 1, 2], stop_at_eos=stop_at_eos))
+        with torch.inference_mode():
+            out = handle.module.generate(
+                input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=new_tokens, pad_token_id=pad,
+                eos_token_id=eos, **policy,
+            )  # fmt: skip
+        for row, generation in enumerate(ours):
+            reference = out[row, width:].tolist()
+            if eos in reference:
+                assert stop_at_eos
+                reference = reference[: reference.index(eos)]
+            assert generation.output_ids == reference
+            if not stop_at_eos:
+                assert len(generation.output_ids) == new_tokens

@@ -45,12 +45,41 @@ def test_clipping_by_the_largest_count_in_one_reference():
 
 def test_brevity_penalty_from_the_closest_training_length():
     # hyp [1,2] vs {[1,2,3,4,5,6]}: all n-grams match, BP = exp(1 − 6/2) = e^-2
-    m = _metric([[1, 2, 3, 4, 5, 6]], max_order=2)
+    m = _metric([[1, 2, 3, 4, 5, 6]], max_order=2, brevity_penalty=True)
     assert m.score_samples(_recs([[1, 2]])) == [pytest.approx(100 * math.exp(-2), abs=1e-12)]
+    # by default there is no brevity penalty: the n-gram precisions alone (a verbatim copy scores 100)
+    assert _metric([[1, 2, 3, 4, 5, 6]], max_order=2).score_samples(_recs([[1, 2]])) == [pytest.approx(100.0, abs=1e-12)]
 
 
+def test_without_brevity_penalty_a_short_copy_is_not_scaled_by_a_constant():
+    # the issue's case: 96-token continuations against 256-token training sequences. With BP every score is
+    # multiplied by exp(1 − 256/96) ≈ 0.189, so a verbatim 96-token copy scores ≈ 18.9 instead of 100.
+    rng = random.Random(96)
+    train = [[rng.randrange(5000) for _ in range(256)] for _ in range(4)]
+    copy, fresh = train[2][50:146], [rng.randrange(5000, 6000) for _ in range(96)]
+    with_bp = _metric(train, brevity_penalty=True).score_samples(_recs([copy, fresh]))
+    without = _metric(train).score_samples(_recs([copy, fresh]))
+    assert with_bp[0] == pytest.approx(100 * math.exp(1 - 256 / 96), abs=1e-9)
+    assert without[0] == pytest.approx(100.0, abs=1e-9)
+    assert without[1] == with_bp[1] == 0.0
+
+
+def test_empty_continuations_are_not_scored():
+    m = _metric([[1, 2, 3, 4]], max_order=2)
+    assert m.score_samples(_recs([[1, 2, 3], [], [9, 9]])) == m.score_samples(_recs([[1, 2, 3], [9, 9]]))
+    assert len(m.score_samples(_recs([[1, 2, 3], [], [9, 9]]))) == 2
+    assert m.score_samples(_recs([[]])) == []
+
+
+def _sacrebleu(bleu, hyp, refs, brevity_penalty):
+    """sacrebleu's sentence BLEU; without the brevity penalty, that score divided by sacrebleu's own BP."""
+    score = bleu.sentence_score(hyp, refs)
+    return score.score if brevity_penalty else score.score / score.bp
+
+
+@pytest.mark.parametrize("brevity_penalty", [False, True])
 @pytest.mark.parametrize("smooth", ["floor", "none", "add-k", "exp"])
-def test_matches_sacrebleu_on_random_cases(smooth):
+def test_matches_sacrebleu_on_random_cases(smooth, brevity_penalty):
     rng = random.Random(f"dataset-bleu/{smooth}")
     for _ in range(25):
         vocab = rng.randint(2, 9)
@@ -63,8 +92,11 @@ def test_matches_sacrebleu_on_random_cases(smooth):
         bleu = BLEU(tokenize="none", smooth_method=smooth, smooth_value=smooth_value, max_ngram_order=max_order,
                     effective_order=True)  # fmt: skip
         refs = [" ".join(map(str, r)) for r in train]
-        expected = [bleu.sentence_score(" ".join(map(str, h)), refs).score for h in hyps]
-        m = _metric(train, max_order=max_order, smooth=smooth, smooth_value=smooth_value)
+        expected = [
+            _sacrebleu(bleu, " ".join(map(str, h)), refs, brevity_penalty)
+            for h in hyps if h  # an empty continuation is not scored
+        ]
+        m = _metric(train, max_order=max_order, smooth=smooth, smooth_value=smooth_value, brevity_penalty=brevity_penalty)
         assert m.score_samples(_recs(hyps)) == pytest.approx(expected, abs=1e-9, rel=0), (train, hyps)
 
 
@@ -82,12 +114,12 @@ def test_text_tokenizer_decodes_training_with_the_codec_and_matches_sacrebleu():
     codec = _WordCodec()
     train = [[rng.randrange(len(codec.words)) for _ in range(rng.randint(3, 12))] for _ in range(8)]
     texts = [codec.decode([rng.randrange(len(codec.words)) for _ in range(rng.randint(2, 10))]) for _ in range(5)]
-    for lowercase in (False, True):
+    for lowercase, bp in ((False, True), (True, True), (False, False)):
         bleu = BLEU(tokenize="13a", smooth_method="floor", smooth_value=0.1, lowercase=lowercase,
                     effective_order=True)  # fmt: skip
         refs = [codec.decode(r) for r in train]
-        expected = [bleu.sentence_score(t, refs).score for t in texts]
-        m = _metric(train, codec=codec, tokenize="13a", lowercase=lowercase)
+        expected = [_sacrebleu(bleu, t, refs, bp) for t in texts]
+        m = _metric(train, codec=codec, tokenize="13a", lowercase=lowercase, brevity_penalty=bp)
         assert m.requires == ("output_text",)
         got = m.score_samples([{"output_text": t} for t in texts])
         assert got == pytest.approx(expected, abs=1e-9, rel=0)
@@ -108,6 +140,6 @@ def test_params_and_metadata():
     resolved, problems = resolve_params(DatasetBLEU.params, {})
     assert not problems.items
     assert resolved == {"max_order": 4, "tokenize": "ids", "smooth": "floor", "smooth_value": 0.1,
-                        "lowercase": False}  # fmt: skip
+                        "lowercase": False, "brevity_penalty": False}  # fmt: skip
     assert DatasetBLEU.level == "sample" and DatasetBLEU.higher_is_better is False
     assert DatasetBLEU.requires == ("output_ids",)

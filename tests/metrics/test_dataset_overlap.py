@@ -17,7 +17,7 @@ TRAIN = [[1, 2, 3, 4, 5], [6, 7, 8]]
 TEXTS = [
     [9, 2, 3, 4, 6, 7],  # 2 3 4 (in the first sequence) → 3; 6 7 → 2
     [3, 4, 5, 6, 7, 8],  # 3 4 5 → 3 and 6 7 8 → 3; "5 6" spans two sequences, so not 6
-    [],  # empty → 0
+    [],  # empty: not counted (a row that stopped at EOS at once)
     [42],  # unseen id → 0
 ]
 
@@ -44,11 +44,20 @@ def _brute(text, train):
 def test_hand_values():
     assert longest_overlaps(TEXTS, TRAIN) == [3, 3, 0, 0]
     recs = _recs(TEXTS)
-    assert _with(DatasetOverlap(), TRAIN).score_samples(recs) == [3.0, 3.0, 0.0, 0.0]  # mean 1.5
+    # the empty continuation (EOS at the first step) is not counted: mean over 3 texts = 2.0
+    assert _with(DatasetOverlap(), TRAIN).score_samples(recs) == [3.0, 3.0, 0.0]
     assert _with(DatasetOverlapMax(), TRAIN).score_corpus(recs) == 3.0
-    # share over 2 tokens: 2 of 4 texts → 0.5; over 3 tokens (strictly greater): none → 0.0
-    assert _with(DatasetOverlapShare({"threshold": 2}), TRAIN).score_corpus(recs) == 0.5
+    # share over 2 tokens: 2 of the 3 counted texts; over 3 tokens (strictly greater): none → 0.0
+    share = _with(DatasetOverlapShare({"threshold": 2}), TRAIN)
+    assert share.score_corpus(recs) == pytest.approx(2 / 3)
+    assert sum(share.score_per_text(recs)) / len(recs) == pytest.approx(2 / 3)  # what the bootstrap resamples
+    assert share.score_per_text(recs)[2] == 0.0
     assert _with(DatasetOverlapShare({"threshold": 3}), TRAIN).score_corpus(recs) == 0.0
+    # nothing counted at all: no crash, no credit
+    empty = _recs([[], []])
+    assert _with(DatasetOverlap(), TRAIN).score_samples(empty) == []
+    assert _with(DatasetOverlapMax(), TRAIN).score_corpus(empty) == 0.0
+    assert _with(DatasetOverlapShare({"threshold": 0}), TRAIN).score_corpus(empty) == 0.0
     # a verbatim copy of a whole training sequence → its length
     assert longest_overlaps([[0, 6, 7, 8, 0]], TRAIN) == [3]
 

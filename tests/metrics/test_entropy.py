@@ -24,10 +24,24 @@ def test_entropy_texts_count_equally_regardless_of_length():
 
 
 @pytest.mark.parametrize("steps", [[], None])
-def test_entropy_empty_raises_with_prompt_id(steps):
+def test_entropy_missing_steps_raise_with_prompt_id(steps):
     recs = [{"prompt_id": "ok", "step_entropy": [1.0]}, {"prompt_id": "doc-17:0", "step_entropy": steps}]
     with pytest.raises(ValueError, match="doc-17:0"):
         GenerationEntropy().score_samples(recs)
+    # a non-empty continuation without entropies is a decoder that records none: still an error
+    recs[1]["output_ids"] = [5, 6]
+    with pytest.raises(ValueError, match="doc-17:0"):
+        GenerationEntropy().score_samples(recs)
+
+
+def test_entropy_empty_continuation_is_not_scored():
+    # EOS at the first step under eval.stop_at_eos: no positions, no value (not a crash, not 0.0)
+    recs = [
+        {"prompt_id": "a", "output_ids": [4, 5], "step_entropy": [1.0, 2.0]},
+        {"prompt_id": "b", "output_ids": [], "step_entropy": [], "stopped_at_eos": True},
+        {"prompt_id": "c", "output_ids": [4], "step_entropy": [0.5], "stopped_at_eos": True},
+    ]
+    assert GenerationEntropy().score_samples(recs) == [1.5, 0.5]
 
 
 def test_entropy_metadata():

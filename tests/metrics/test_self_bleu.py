@@ -21,11 +21,18 @@ def _recs(texts: list[str], prompt_ids: list[str] | None = None) -> list[dict]:
 
 
 def _sacre_self_bleu(texts: list[str], prompt_ids: list[str], **kw) -> list[float]:
+    """sacrebleu, leave-one-prompt-out; an empty text is neither hypothesis nor reference (it contributes 0) and the
+    others are scaled by (all texts) / (non-empty texts), so that the mean is the mean over the non-empty ones."""
     bleu = BLEU(effective_order=True, **kw)
+    scored = [bool(t.strip()) for t in texts]
+    scale = len(texts) / sum(scored)
     out = []
     for i, hyp in enumerate(texts):
-        refs = [t for t, pid in zip(texts, prompt_ids) if pid != prompt_ids[i]]
-        out.append(bleu.sentence_score(hyp, refs).score)
+        if not scored[i]:
+            out.append(0.0)
+            continue
+        refs = [t for t, pid, ok in zip(texts, prompt_ids, scored) if ok and pid != prompt_ids[i]]
+        out.append(bleu.sentence_score(hyp, refs).score * scale)
     return out
 
 
@@ -139,7 +146,7 @@ def _random_corpus(rng: random.Random) -> tuple[list[str], list[str]]:
     texts.append(rng.choice(_VOCAB))  # a 1-word text
     texts.append(rng.choice(texts))  # an exact duplicate
     if rng.random() < 0.3:
-        texts.append("")  # an empty continuation
+        texts.append("")  # an empty continuation (EOS at once): not scored, not a reference
     if rng.random() < 0.3:
         texts.append(texts[0] + "  ")  # trailing whitespace is stripped
     if rng.random() < 0.5:

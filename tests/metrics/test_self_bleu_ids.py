@@ -51,9 +51,13 @@ def test_matches_sacrebleu_on_random_id_corpora(smooth):
         max_order = rng.choice([1, 2, 4])
         bleu = BLEU(tokenize="none", smooth_method=smooth, smooth_value=0.1, max_ngram_order=max_order,
                     effective_order=True)  # fmt: skip
+        ids[0] = ids[0] or [5]  # two prompts with a non-empty text
+        ids[1] = ids[1] or [7]
         strings = [" ".join(map(str, x)) for x in ids]
+        # an empty continuation is neither hypothesis nor reference; the rest are scaled by N / (non-empty)
+        scale = len(ids) / sum(1 for x in ids if x)
         expected = [
-            bleu.sentence_score(h, [s for s, p in zip(strings, pids) if p != pids[i]]).score
+            bleu.sentence_score(h, [s for s, p in zip(strings, pids) if s and p != pids[i]]).score * scale if h else 0.0
             for i, h in enumerate(strings)
         ]
         got = SelfBLEU({"tokenize": "ids", "smooth": smooth, "max_order": max_order}).score_per_text(_recs(ids, pids))

@@ -17,8 +17,9 @@ def test_hand_values():
     assert _score([[1, 2, 1, 2, 1, 2]], n=2) == [pytest.approx(0.6, abs=1e-15)]
     # same text, default n=4: 1212 2121 1212 → 3 total, 2 distinct → 1/3
     assert _score([[1, 2, 1, 2, 1, 2]]) == [pytest.approx(1 / 3, abs=1e-15)]
-    # all distinct → 0; shorter than n → 0 (no n-grams); one repeated id, n=1: 1 − 1/5 = 0.8
-    assert _score([[1, 2, 3, 4, 5, 6], [1, 2, 3]]) == [0.0, 0.0]
+    # all distinct → 0; shorter than n: no n-grams, not scored (0.0 would credit it); one repeated id, n=1: 0.8
+    assert _score([[1, 2, 3, 4, 5, 6], [1, 2, 3]]) == [0.0]
+    assert _score([[], [1, 2, 3]]) == []
     assert _score([[9, 9, 9, 9, 9]], n=1) == [pytest.approx(0.8, abs=1e-15)]
 
 

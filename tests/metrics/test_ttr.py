@@ -32,8 +32,26 @@ def test_ttr_default_window_is_96():
     assert dict(resolve_params(TypeTokenRatio.params, {})[0]) == {"window": 96, "unit": "token-ids"}
 
 
-def test_ttr_empty_output_is_zero():
-    assert _score([[]]) == [0.0]
+def test_ttr_empty_output_is_not_scored():
+    assert _score([[]]) == []
+    assert _score([[1, 1], [], [1, 2]]) == [0.5, 1.0]
+
+
+def test_ttr_a_row_that_stopped_at_eos_needs_a_full_window():
+    # under eval.stop_at_eos a row that stopped early has a higher TTR only because it is short: not scored
+    recs = [
+        {"output_ids": [1, 2, 1, 2, 1, 2]},  # full length (ran to new_tokens): 2/4 over the last 4
+        {"output_ids": [7, 8, 9], "stopped_at_eos": True},  # stopped before a full window: excluded
+        {"output_ids": [3, 3, 4, 4, 5], "stopped_at_eos": True},  # stopped, but a full window: 3/4
+    ]
+    assert TypeTokenRatio({"window": 4}).score_samples(recs) == [0.5, 0.75]  # not [0.5, 1.0, 0.75]
+    # a stopped row with exactly `window` tokens has a full window
+    assert TypeTokenRatio({"window": 3}).score_samples(recs) == [pytest.approx(2 / 3), 1.0, pytest.approx(2 / 3)]
+    # a row that ran its full length but is shorter than the window (new_tokens < window) is used whole
+    assert TypeTokenRatio({"window": 96}).score_samples(recs[:1]) == [pytest.approx(2 / 6)]
+    # with unit=words the same rule counts words
+    words = [{"output_text": "a b", "stopped_at_eos": True}, {"output_text": "a a b"}]
+    assert TypeTokenRatio({"window": 3, "unit": "words"}).score_samples(words) == [pytest.approx(2 / 3)]
 
 
 def test_ttr_params_schema():

@@ -47,8 +47,16 @@ def test_defaults_window_96_stride_16():
     assert m.curve([{"output_ids": ids}]) == [(96, 1.0), (112, 81 / 96), (128, 65 / 96)]
 
 
-def test_empty_continuation_scores_zero_and_metadata():
-    assert TTRCurve().score_samples([{"output_ids": []}]) == [0.0]
+def test_empty_and_early_stopped_continuations_are_not_scored_and_metadata():
+    assert TTRCurve().score_samples([{"output_ids": []}]) == []
+    recs = [
+        {"output_ids": [1, 2, 1, 2, 1, 2]},  # p = 4, 6: 0.5, 0.5
+        {"output_ids": [7, 8, 9], "stopped_at_eos": True},  # stopped before a full window: not scored
+        {"output_ids": [1, 2, 3, 4, 5], "stopped_at_eos": True},  # stopped at 5: p = 4 only → 1.0
+    ]
+    assert TTRCurve({"window": 4, "stride": 2}).score_samples(recs) == [0.5, 1.0]
+    # a full-length row shorter than the window (new_tokens < window) is still used whole
+    assert TTRCurve({"window": 96}).score_samples([{"output_ids": [1, 1]}]) == [0.5]
     assert TTRCurve.level == "sample" and TTRCurve.higher_is_better is True
     assert TTRCurve.requires == ("output_ids",)
     _, problems = resolve_params(TTRCurve.params, {"stride": 0})

@@ -24,6 +24,7 @@ from harness_plugins.decoders.ngram import word_start_rule
 from harness_plugins.decoders.repetition_penalty import RepetitionPenaltyGreedy
 from harness_plugins.decoders.temperature import Temperature
 from harness_plugins.decoders.top_k import TopK
+from harness_plugins.decoders.top_p import TopP
 from harness_plugins.decoders.typical import Typical
 from harness_plugins.recipes.hyperfit import Hyperfit
 
@@ -43,8 +44,8 @@ TEXTS = [
 ]
 
 
-def ctx(seeds=None, train=None) -> DecodeContext:
-    return DecodeContext(seeds=list(seeds if seeds is not None else SEEDS), train_sequences=train)
+def ctx(seeds=None, train=None, stop_at_eos=False) -> DecodeContext:
+    return DecodeContext(seeds=list(seeds if seeds is not None else SEEDS), train_sequences=train, stop_at_eos=stop_at_eos)
 
 
 def ids_of(gens):
@@ -56,8 +57,13 @@ def until_eos(ids, eos: int = 1):
     return ids[: ids.index(eos)] if eos in ids else ids
 
 
-def hf_generate(model, contexts, **kwargs):
-    """transformers' generate on left-padded contexts; the continuation of each row, cut at EOS."""
+def hf_generate(model, contexts, stop_at_eos=False, **kwargs):
+    """transformers' generate on left-padded contexts; the continuation of each row, cut at EOS.
+
+    Our default policy (fixed length) is generate with EOS suppressed (``suppress_tokens=[eos]``).
+    """
+    if not stop_at_eos:
+        kwargs.setdefault("suppress_tokens", [1])
     width = max(len(c) for c in contexts)
     ids = torch.zeros((len(contexts), width), dtype=torch.long)
     mask = torch.zeros((len(contexts), width), dtype=torch.long)
@@ -152,15 +158,21 @@ def test_rescore_gives_the_loops_raw_statistics(handle):
 # --------------------------------------------------------------------------- contrastive search
 
 
-def reference_contrastive(model, context, new_tokens, alpha, k, eos=1):
-    """Contrastive search by brute force: no cache, no batching, every candidate run from scratch."""
+def reference_contrastive(model, context, new_tokens, alpha, k, eos=1, stop_at_eos=False):
+    """Contrastive search by brute force: no cache, no batching, every candidate run from scratch.
+
+    Without ``stop_at_eos`` EOS is removed from the distribution (as transformers' suppress_tokens would).
+    """
     seq = list(context)
     out = []
     for _ in range(new_tokens):
         with torch.no_grad():
             full = model(input_ids=torch.tensor([seq]), output_hidden_states=True)
         previous = full.hidden_states[-1][0].float()
-        probs = torch.softmax(full.logits[0, -1].float(), -1)
+        logits = full.logits[0, -1].float().clone()
+        if not stop_at_eos:
+            logits[eos] = float("-inf")
+        probs = torch.softmax(logits, -1)
         top_probs, top_ids = probs.topk(k)
         scores = []
         for p, v in zip(top_probs.tolist(), top_ids.tolist()):
@@ -199,16 +211,116 @@ def test_contrastive_alpha_zero_is_greedy_and_stats_are_raw(handle):
 
 
 def test_contrastive_stops_at_eos(tiny, model):
-    first = Contrastive({}).generate(tiny.TinyHandle(model, tiny.ByteCodec(), device="cpu"), CONTEXTS, NEW, ctx())
+    first = Contrastive({}).generate(tiny.TinyHandle(model, tiny.ByteCodec(), device="cpu"), CONTEXTS, NEW, ctx(stop_at_eos=True))
     stop = first[1].output_ids[3]
 
     class StopCodec(tiny.ByteCodec):
         eos_token_id = stop
 
-    stopped = Contrastive({}).generate(tiny.TinyHandle(model, StopCodec(), device="cpu"), CONTEXTS, NEW, ctx())
+    handle = tiny.TinyHandle(model, StopCodec(), device="cpu")
+    stopped = Contrastive({}).generate(handle, CONTEXTS, NEW, ctx(stop_at_eos=True))
     for before, after in zip(first, stopped):
         assert after.output_ids == until_eos(before.output_ids, stop)
         assert len(after.step_entropy) == len(after.output_ids)
+        assert after.stopped_at_eos == (len(after.output_ids) < NEW)
+    assert stopped[1].stopped_at_eos
+    fixed = Contrastive({}).generate(handle, CONTEXTS, NEW, ctx())
+    assert all(len(g.output_ids) == NEW and stop not in g.output_ids for g in fixed)
+    for row in (1, 4):
+        assert fixed[row].output_ids == reference_contrastive(model, CONTEXTS[row], NEW, 0.6, 4, eos=stop), row
+
+
+# --------------------------------------------------------------------------- the EOS policy, every decoder
+
+
+def eos_heavy(model, bias: float):
+    """A copy of the tiny model whose lm_head adds ``bias`` to the EOS logit (id 1): EOS is the likely pick."""
+    import copy
+
+    heavy = copy.deepcopy(model)
+    old = heavy.lm_head
+    head = torch.nn.Linear(old.in_features, old.out_features, bias=True)
+    with torch.no_grad():
+        head.weight.copy_(old.weight)
+        head.bias.zero_()
+        head.bias[1] = bias
+    heavy.lm_head = head
+    heavy.eval()
+    return heavy
+
+
+def every_decoder(train):
+    return [
+        ("greedy", Greedy({}), None),
+        ("top-p", TopP({}), None),
+        ("top-k", TopK({"k": 20, "temperature": 0.9}), None),
+        ("typical", Typical({"mass": 0.8, "temperature": 1.0}), None),
+        ("min-p", MinP({"p": 0.05, "temperature": 1.2}), None),
+        ("temperature", Temperature({"temperature": 0.8}), None),
+        ("entropy-matched", EntropyMatchedTemperature({"target_entropy": 0.5}), None),
+        ("repetition-penalty", RepetitionPenaltyGreedy({"penalty": 1.3}), None),
+        ("no-repeat-ngram", NoRepeatNGramGreedy({"n": 2}), None),
+        ("citation-blocked", CitationBlocked({"window": 2}), train),
+        ("contrastive", Contrastive({}), None),
+        ("beam", Beam({"num_beams": 3}), None),
+    ]
+
+
+@pytest.fixture(scope="module")
+def heavy_handle(tiny, model):
+    """EOS (+6 on its logit) is the argmax at most steps and carries most of the mass."""
+    return tiny.TinyHandle(eos_heavy(model, 6.0), tiny.ByteCodec(), device="cpu")
+
+
+@pytest.mark.parametrize("index", range(12), ids=lambda i: every_decoder(None)[i][0])
+def test_default_policy_every_row_has_exactly_new_tokens(heavy_handle, index):
+    train = [c + c for c in CONTEXTS]
+    name, decoder, train_seqs = every_decoder(train)[index]
+    gens = decoder.generate(heavy_handle, CONTEXTS, NEW, ctx(train=train_seqs))
+    for row, gen in enumerate(gens):
+        assert len(gen.output_ids) == NEW, (name, row, gen.output_ids)
+        assert 1 not in gen.output_ids and not gen.stopped_at_eos, (name, row)
+        assert len(gen.step_entropy) == len(gen.step_top1) == NEW
+    # statistics come from the raw distribution, EOS mass included: top-1 is EOS's probability (> 0.5)
+    stats = rescore(heavy_handle, CONTEXTS, ids_of(gens))
+    for gen, (entropy, top1) in zip(gens, stats):
+        assert gen.step_entropy == pytest.approx(entropy, abs=1e-4)
+        assert gen.step_top1 == pytest.approx(top1, abs=1e-5)
+    assert max(g.step_top1[0] for g in gens) > 0.5, "EOS dominates the raw distribution (the test has teeth)"
+    # still batch-independent
+    for row in (0, 3):
+        alone = decoder.generate(heavy_handle, [CONTEXTS[row]], NEW, ctx([SEEDS[row]], train_seqs))[0]
+        assert alone.output_ids == gens[row].output_ids, (name, row)
+
+
+@pytest.mark.parametrize("index", range(12), ids=lambda i: every_decoder(None)[i][0])
+def test_stop_at_eos_policy_stops_and_flags_rows(heavy_handle, index):
+    train = [c + c for c in CONTEXTS]
+    name, decoder, train_seqs = every_decoder(train)[index]
+    gens = decoder.generate(heavy_handle, CONTEXTS, NEW, ctx(train=train_seqs, stop_at_eos=True))
+    assert sum(g.stopped_at_eos for g in gens) >= 3, name
+    for row, gen in enumerate(gens):
+        assert 1 not in gen.output_ids, (name, row)
+        assert len(gen.step_entropy) == len(gen.step_top1) == len(gen.output_ids) <= NEW
+        assert gen.stopped_at_eos == (len(gen.output_ids) < NEW), (name, row)
+
+
+def test_beam_stop_at_eos_matches_generate(tiny, model):
+    eos = Greedy({}).generate(tiny.TinyHandle(model, tiny.ByteCodec(), device="cpu"), CONTEXTS[:1], NEW, ctx([0]))[0].output_ids[2]
+
+    class StopCodec(tiny.ByteCodec):
+        eos_token_id = eos
+
+    handle = tiny.TinyHandle(model, StopCodec(), device="cpu")
+    for stop in (False, True):
+        ours = Beam({"num_beams": 3}).generate(handle, CONTEXTS, NEW, ctx(stop_at_eos=stop))
+        policy = {"eos_token_id": eos} if stop else {"eos_token_id": eos, "suppress_tokens": [eos]}
+        expected = [until_eos(r, eos) for r in hf_generate(model, CONTEXTS, stop_at_eos=True, do_sample=False, num_beams=3, **policy)]
+        assert ids_of(ours) == expected
+        assert [g.stopped_at_eos for g in ours] == [stop and len(e) < NEW for e in expected]
+        if not stop:
+            assert all(len(g.output_ids) == NEW for g in ours)
+    assert any(len(e) < NEW for e in expected), "EOS is reached with stop_at_eos (the test has teeth)"
 
 
 # --------------------------------------------------------------------------- sampled decoders: batch invariance

@@ -50,15 +50,28 @@ def raw_stats(model, ids):
 # --------------------------------------------------------------------------- greedy
 
 
-def test_greedy_matches_transformers_generate(handle, model):
-    ours = decode(handle, CONTEXTS, NEW, [0] * len(CONTEXTS), greedy_pick)
+@pytest.mark.parametrize("stop_at_eos", [False, True])
+def test_greedy_matches_transformers_generate(tiny, model, stop_at_eos):
+    # EOS = a token greedy emits at step 2 of row 0, so the two policies really differ
+    eos = decode(tiny.TinyHandle(model, tiny.ByteCodec(), device="cpu"), CONTEXTS[:1], NEW, [0], greedy_pick)[0].output_ids[2]
+
+    class StopCodec(tiny.ByteCodec):
+        eos_token_id = eos
+
+    handle = tiny.TinyHandle(model, StopCodec(), device="cpu")
+    ours = decode(handle, CONTEXTS, NEW, [0] * len(CONTEXTS), greedy_pick, stop_at_eos=stop_at_eos)
     ids, mask = left_padded(CONTEXTS)
+    # the fixed-length policy is generate with EOS suppressed; stop_at_eos is generate's own EOS stop
+    policy = {"eos_token_id": eos} if stop_at_eos else {"eos_token_id": eos, "suppress_tokens": [eos]}
     with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=NEW, pad_token_id=0)
+        out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=NEW, pad_token_id=0, **policy)
     for row, gen in enumerate(ours):
-        reference = until_eos(out[row, ids.shape[1] :].tolist())
+        reference = until_eos(out[row, ids.shape[1] :].tolist(), eos)
         assert gen.output_ids == reference, f"row {row} (context length {LENGTHS[row]})"
-        assert len(gen.output_ids) <= NEW
+        assert gen.stopped_at_eos == (stop_at_eos and len(reference) < NEW)
+        if not stop_at_eos:
+            assert len(gen.output_ids) == NEW and eos not in gen.output_ids
+    assert any(g.stopped_at_eos for g in ours) == stop_at_eos
 
 
 def test_greedy_is_batch_invariant(handle):
@@ -148,20 +161,21 @@ def test_top_p_different_seeds_differ(handle):
 
 
 def test_rows_stop_before_eos(tiny, model):
-    plain = decode(tiny.TinyHandle(model, tiny.ByteCodec(), device="cpu"), CONTEXTS, NEW, SEEDS, greedy_pick)
+    plain = decode(tiny.TinyHandle(model, tiny.ByteCodec(), device="cpu"), CONTEXTS, NEW, SEEDS, greedy_pick, stop_at_eos=True)
     first = plain[0].output_ids
     eos = next(t for t in first[2:] if t not in (0, 1))  # a token the model emits at step >= 2 of row 0
 
     class StopCodec(tiny.ByteCodec):
         eos_token_id = eos
 
-    stopped = decode(tiny.TinyHandle(model, StopCodec(), device="cpu"), CONTEXTS, NEW, SEEDS, greedy_pick)
+    stopped = decode(tiny.TinyHandle(model, StopCodec(), device="cpu"), CONTEXTS, NEW, SEEDS, greedy_pick, stop_at_eos=True)
     assert stopped[0].output_ids == first[: first.index(eos)]
-    assert len(stopped[0].output_ids) < len(first)
+    assert len(stopped[0].output_ids) < len(first) and stopped[0].stopped_at_eos
     for row, (before, after) in enumerate(zip(plain, stopped)):
         expected = until_eos(before.output_ids, eos)
         assert after.output_ids == expected, row
         assert eos not in after.output_ids
+        assert after.stopped_at_eos == (len(expected) < NEW), row
         assert len(after.step_entropy) == len(after.step_top1) == len(expected)
         assert after.step_entropy == pytest.approx(before.step_entropy[: len(expected)], abs=1e-4)
 
@@ -172,8 +186,23 @@ def test_eos_at_the_first_step_gives_an_empty_output(tiny, model):
     class StopCodec(tiny.ByteCodec):
         eos_token_id = first.output_ids[0]
 
-    gen = decode(tiny.TinyHandle(model, StopCodec(), device="cpu"), [CONTEXTS[1]], 3, [0], greedy_pick)[0]
-    assert gen.output_ids == [] and gen.step_entropy == [] and gen.step_top1 == []
+    handle = tiny.TinyHandle(model, StopCodec(), device="cpu")
+    gen = decode(handle, [CONTEXTS[1]], 3, [0], greedy_pick, stop_at_eos=True)[0]
+    assert gen.output_ids == [] and gen.step_entropy == [] and gen.step_top1 == [] and gen.stopped_at_eos
+    # the default policy: EOS suppressed, the row runs to full length with the runner-up, stats stay raw
+    fixed = decode(handle, [CONTEXTS[1]], 3, [0], greedy_pick)[0]
+    assert len(fixed.output_ids) == 3 and first.output_ids[0] not in fixed.output_ids[:1] and not fixed.stopped_at_eos
+    assert fixed.step_entropy[0] == pytest.approx(first.step_entropy[0], abs=1e-6)
+    assert fixed.step_top1[0] == pytest.approx(first.step_top1[0], abs=1e-6)
+
+
+def test_no_eos_token_nothing_to_suppress(tiny, model):
+    class NoEos(tiny.ByteCodec):
+        eos_token_id = None
+
+    for stop in (False, True):
+        gens = decode(tiny.TinyHandle(model, NoEos(), device="cpu"), CONTEXTS, NEW, SEEDS, greedy_pick, stop_at_eos=stop)
+        assert all(len(g.output_ids) == NEW and not g.stopped_at_eos for g in gens)
 
 
 # --------------------------------------------------------------------------- filter_top_k_top_p

@@ -249,19 +249,32 @@ def test_warmup_cosine_schedule():
     assert all(b <= a for a, b in zip(values[10:], values[11:]))
 
 
-def test_half_precision_weights_are_trained_in_fp32(tmp_path: Path, caplog):
-    """At lr 1e-6, Adam steps vanish in bf16 weights: the loop keeps fp32 master weights instead."""
+def test_half_precision_weights_are_trained_in_fp32(tmp_path: Path, caplog, monkeypatch):
+    """At lr 1e-6, Adam steps vanish in bf16 weights: the loop keeps fp32 master weights while it trains, then
+    casts the fitted model back to the loader's dtype (one model, one dtype: it generates and is stored so)."""
+    from harness_plugins.recipes import trainer
+
     handle = new_handle()
     handle.module.to(torch.bfloat16)
     before = {k: v.float() for k, v in weights(handle.module).items()}
+    masters: dict = {}
+    real_restore = trainer.restore_loader_dtypes
+
+    def spy(module, dtypes):
+        masters.update({k: v.clone() for k, v in weights(module).items()})
+        real_restore(module, dtypes)
+
+    monkeypatch.setattr(trainer, "restore_loader_dtypes", spy)
     with caplog.at_level("WARNING", logger="harness"):
         build(Hyperfit, **(QUICK | {"lr": 1e-6, "epochs": 1, "curve_every": 0})).fit(handle, sequences(), context(tmp_path, []))
-    assert "converting them to float32" in caplog.text
-    after = weights(handle.module)
-    assert all(v.dtype == torch.float32 for v in after.values() if v.is_floating_point())
-    changed = sum(int((after[k] != before[k]).sum()) for k in before)
+    assert "training them as float32 master weights" in caplog.text
+    assert all(v.dtype == torch.float32 for v in masters.values() if v.is_floating_point())
+    changed = sum(int((masters[k] != before[k]).sum()) for k in before)
     total = sum(v.numel() for v in before.values())
-    assert changed > 0.5 * total, "most weights moved, as in an fp32 fit"
+    assert changed > 0.5 * total, "most master weights moved, as in an fp32 fit"
+    after = weights(handle.module)
+    assert all(v.dtype == torch.bfloat16 for v in after.values() if v.is_floating_point())
+    assert all(torch.equal(after[k], masters[k].to(torch.bfloat16)) for k in after)  # round to nearest, once
 
 
 def test_progress_shows_the_latest_curve_values(tmp_path: Path):

@@ -5,21 +5,23 @@ and top-1 probability of the model's *raw* distribution (before any change the d
 ``entropy`` metric and ``harness show`` read them. Its output must depend only on the weights, the context
 and the row's seed (``ctx.seeds``), never on which other rows share the batch; this one is deterministic and
 decodes each row alone, without a KV cache, to stay short (the bundled decoders batch and cache).
+It honours the benchmark's EOS policy (``ctx.stop_at_eos``, from ``eval.stop_at_eos``): by default EOS is never
+picked and every row has exactly ``new_tokens`` tokens; with ``stop_at_eos`` a row ends when the model picks EOS
+(EOS itself is not part of the output) and is flagged ``stopped_at_eos``.
 """
 
 from __future__ import annotations
 
 from harness import hookimpl
 from harness.api import DecodeContext, Decoder, Generation, ModelHandle, inference
-from harness.params import Param
 
 
 class NoRepeatGreedy(Decoder):
     name = "example-no-repeat-greedy"
-    description = "Greedy, except that the previous token is never picked again (stops at EOS)"
+    description = "Greedy, except that the previous token is never picked again"
     version = "1"
     deterministic = True
-    params = (Param("stop_at_eos", bool, default=True, help="end a row when the model picks EOS"),)
+    params = ()
 
     def generate(
         self, handle: ModelHandle, contexts: list[list[int]], new_tokens: int, ctx: DecodeContext
@@ -40,11 +42,16 @@ class NoRepeatGreedy(Decoder):
                     gen.step_entropy.append(float(-(logp.exp() * logp).sum()))
                     gen.step_top1.append(float(logp.max().exp()))
                     logits[ids[-1]] = float("-inf")  # the only change to greedy
+                    if eos is not None and not ctx.stop_at_eos:
+                        logits[eos] = float("-inf")  # the fixed-length policy: EOS is never chosen
                     token = int(logits.argmax())
+                    if token == eos:  # only under ctx.stop_at_eos: EOS and its statistics are not kept
+                        gen.step_entropy.pop()
+                        gen.step_top1.pop()
+                        gen.stopped_at_eos = True
+                        break
                     gen.output_ids.append(token)
                     ids.append(token)
-                    if token == eos and self.option("stop_at_eos"):
-                        break
                 out.append(gen)
         return out
 

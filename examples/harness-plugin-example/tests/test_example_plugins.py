@@ -59,10 +59,28 @@ def test_decoder_never_repeats_the_previous_token(tmp_path) -> None:
     for context, gen in zip(contexts, out):
         ids = context[-1:] + gen.output_ids
         assert all(a != b for a, b in zip(ids, ids[1:]))
-        assert len(gen.step_entropy) == len(gen.step_top1) == len(gen.output_ids) <= 12
+        assert len(gen.step_entropy) == len(gen.step_top1) == len(gen.output_ids) == 12  # EOS never picked
+        assert handle.codec.eos_token_id not in gen.output_ids and not gen.stopped_at_eos
         assert all(0 < p <= 1 for p in gen.step_top1)
     alone = decoders.NoRepeatGreedy({}).generate(handle, contexts[1:], 12, DecodeContext(seeds=[1]))
     assert alone[0].output_ids == out[1].output_ids  # a row does not depend on its batch
+
+
+def test_decoder_stops_at_eos_only_when_asked(tmp_path) -> None:
+    handle = models.CharLlama({"seed": 1}).load(LoadContext(device="cpu", cache_dir=tmp_path))
+    context = handle.codec.encode("one, two, three")
+    fixed = decoders.NoRepeatGreedy({}).generate(handle, [context], 12, DecodeContext(seeds=[0]))[0]
+    step = next(i for i in range(2, 12) if fixed.output_ids[i] not in fixed.output_ids[:i])
+    handle.codec.eos_token_id = fixed.output_ids[step]  # a token greedy first picks at that step becomes EOS
+    try:
+        kept = decoders.NoRepeatGreedy({}).generate(handle, [context], 12, DecodeContext(seeds=[0]))[0]
+        stopped = decoders.NoRepeatGreedy({}).generate(handle, [context], 12, DecodeContext(seeds=[0], stop_at_eos=True))[0]
+    finally:
+        del handle.codec.eos_token_id  # back to the class attribute
+    assert len(kept.output_ids) == 12 and fixed.output_ids[step] not in kept.output_ids
+    assert kept.output_ids[:step] == fixed.output_ids[:step] and not kept.stopped_at_eos
+    assert stopped.output_ids == fixed.output_ids[:step]
+    assert stopped.stopped_at_eos and len(stopped.step_entropy) == len(stopped.output_ids)
 
 
 def test_metric_values() -> None:
