@@ -418,8 +418,9 @@ class MetricContext:
 class Metric(Plugin):
     """Scores generations.
 
-    ``level = "sample"``: :meth:`score_samples` returns one value per record; the result is the mean
-    with a mean ± 1.96·stderr interval. ``level = "corpus"``: :meth:`score_corpus` returns one value for
+    ``level = "sample"``: :meth:`score_samples` returns one value per record it can score (its
+    ``definition`` says which rows it skips, e.g. a row cut short by EOS under ``eval.stop_at_eos``); the
+    result is their mean with a mean ± 1.96·stderr interval, and ``n`` counts the scored rows. ``level = "corpus"``: :meth:`score_corpus` returns one value for
     the whole set; the interval is a seeded bootstrap over prompts. A corpus metric whose value is the
     mean of per-text contributions computed against the whole set (Self-BLEU's leave-one-out scores) may
     also define ``score_per_text(samples) -> list[float]``; the bootstrap then resamples those. ``requires`` lists the record fields
