@@ -121,33 +121,31 @@ class StageCache:
     def lock_path(self, stage: str, key: str) -> Path:
         return self.root / "locks" / stage / f"{key}.lock"
 
-    @contextmanager
-    def lock(self, stage: str, key: str, on_wait: Callable[[Path], None] | None = None) -> Iterator[None]:
-        """Hold the stage's lock; ``on_wait(lock file)`` is called once if another process holds it now."""
-        from filelock import FileLock, Timeout
+    def _file_lock(self, stage: str, key: str) -> Any:
+        from filelock import FileLock
 
         path = self.lock_path(stage, key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(path))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            if on_wait is not None:
-                on_wait(path)
-            lock.acquire()
-        try:
+        return FileLock(str(path))
+
+    @contextmanager
+    def lock(self, stage: str, key: str, on_wait: Callable[[Path], None] | None = None) -> Iterator[None]:
+        """Hold the stage's lock; ``on_wait(lock file)`` is called once if another process holds it now."""
+        with self.try_lock(stage, key) as mine:
+            if mine:
+                yield
+                return
+        if on_wait is not None:
+            on_wait(self.lock_path(stage, key))
+        with self._file_lock(stage, key):
             yield
-        finally:
-            lock.release()
 
     @contextmanager
     def try_lock(self, stage: str, key: str) -> Iterator[bool]:
         """Take the stage's lock if it is free (yields True) or yield False at once if another process holds it."""
-        from filelock import FileLock, Timeout
+        from filelock import Timeout
 
-        path = self.lock_path(stage, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(path))
+        lock = self._file_lock(stage, key)
         try:
             lock.acquire(timeout=0)
         except Timeout:
