@@ -423,7 +423,10 @@ class Metric(Plugin):
     result is their mean with a mean ± 1.96·stderr interval, and ``n`` counts the scored rows. ``level = "corpus"``: :meth:`score_corpus` returns one value for
     the whole set; the interval is a seeded bootstrap over prompts. A corpus metric whose value is the
     mean of per-text contributions computed against the whole set (Self-BLEU's leave-one-out scores) may
-    also define ``score_per_text(samples) -> list[float]``; the bootstrap then resamples those. ``requires`` lists the record fields
+    also define ``score_per_text(samples) -> list[float]``; the bootstrap then resamples those. A corpus
+    metric whose prompt bootstrap would mislead (MAUVE on a small sample) may define ``own_interval(samples)``
+    returning None or ``{"ci_low", "ci_high", "method", "warning"}``: the runner uses it instead of the
+    bootstrap (an interval always contains its value; ``warning`` is shown as a mark beside it). ``requires`` lists the record fields
     the metric reads; ``definition`` is the pinned, human-readable definition stored with results.
     """
 

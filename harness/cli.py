@@ -269,7 +269,7 @@ def score(generations: str, metric_name: str, raw_params: tuple[str, ...], boots
         raise InputError(f"{generations}: metric {metric_name}: {exc}") from None
     click.echo(json.dumps({
         "metric": metric_name, "value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high,
-        "n": interval.n, "level": metric.level, "higher_is_better": metric.higher_is_better,
+        "n": interval.n, "interval": interval.method, "warning": interval.warning, "level": metric.level, "higher_is_better": metric.higher_is_better,
         "version": metric.version, "params": params, "definition": metric.definition, "file": generations,
     }, indent=2))  # fmt: skip
 

@@ -43,6 +43,9 @@ LEGEND = (
 )
 LENGTH_HEADER = "len"
 LENGTH_LEGEND = "; len = mean continuation length in tokens (shown because lengths differ: eval.stop_at_eos)"
+WARNING_MARK = "†"
+#: optional scores.csv columns (results written before they existed lack them)
+OPTIONAL_SCORE_COLUMNS: tuple[str, ...] = ("interval", "warning")
 
 
 # --------------------------------------------------------------------------- table model
@@ -57,6 +60,8 @@ class Cell:
     ci_high: float
     n: int | None
     best: bool = False
+    #: a sentence the reader must see with the value (e.g. a sample too small for the metric); marked †
+    warning: str = ""
 
 
 @dataclass(frozen=True)
@@ -214,7 +219,10 @@ def _read_scores(path: Path) -> pd.DataFrame:
     missing = [c for c in SCORE_COLUMNS if c not in frame.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(SCORE_COLUMNS)}")
-    frame = frame[list(SCORE_COLUMNS)].copy()
+    frame = frame[list(SCORE_COLUMNS) + [c for c in OPTIONAL_SCORE_COLUMNS if c in frame.columns]].copy()
+    for column in OPTIONAL_SCORE_COLUMNS:
+        if column in frame.columns:
+            frame[column] = frame[column].fillna("").astype(str)
     for column in numeric:
         try:
             frame[column] = pd.to_numeric(frame[column]).astype("Int64" if column == "n" else "float64")
@@ -259,7 +267,8 @@ def build_table(
             if row.cells[rec.metric] is not None:
                 raise InputError(f"duplicate score for {'/'.join(key)} on {dataset}, metric {rec.metric}")
             n = None if pd.isna(rec.n) else int(rec.n)
-            row.cells[rec.metric] = Cell(_float(rec.value), _float(rec.ci_low), _float(rec.ci_high), n)
+            warning = str(getattr(rec, "warning", "") or "")
+            row.cells[rec.metric] = Cell(_float(rec.value), _float(rec.ci_low), _float(rec.ci_high), n, warning=warning)
         section_columns = [c for c in columns if any(r.cells[c.name] is not None for r in rows.values())]
         for row in rows.values():
             row.cells = {c.name: row.cells[c.name] for c in section_columns}
@@ -273,7 +282,13 @@ def build_table(
 
 
 def _legend(sections: Sequence[Section]) -> str:
-    return LEGEND + (LENGTH_LEGEND if any(s.show_length for s in sections) else "")
+    text = LEGEND + (LENGTH_LEGEND if any(s.show_length for s in sections) else "")
+    warnings = dict.fromkeys(
+        c.warning for s in sections for r in s.rows for c in r.cells.values() if c is not None and c.warning
+    )
+    for warning in warnings:
+        text += f"; {WARNING_MARK} {warning}"
+    return text
 
 
 def _flag_best(columns: Sequence[MetricColumn], rows: Sequence[Row]) -> None:
@@ -287,7 +302,7 @@ def _flag_best(columns: Sequence[MetricColumn], rows: Sequence[Row]) -> None:
         for row in rows:
             cell = row.cells[column.name]
             if cell is not None and cell.value == best:
-                row.cells[column.name] = Cell(cell.value, cell.ci_low, cell.ci_high, cell.n, best=True)
+                row.cells[column.name] = Cell(cell.value, cell.ci_low, cell.ci_high, cell.n, best=True, warning=cell.warning)
 
 
 # --------------------------------------------------------------------------- text formats
@@ -304,7 +319,7 @@ def format_cell(cell: Cell | None) -> str:
     """``0.528 [0.490, 0.560]``; the interval is left out when it is unknown, ``-`` when there is no score."""
     if cell is None:
         return MISSING
-    text = format_number(cell.value)
+    text = format_number(cell.value) + (WARNING_MARK if cell.warning else "")
     if not (math.isnan(cell.ci_low) or math.isnan(cell.ci_high)):
         text += f" [{format_number(cell.ci_low)}, {format_number(cell.ci_high)}]"
     return text

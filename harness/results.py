@@ -41,6 +41,11 @@ class ScoreRow:
     ci_low: float
     ci_high: float
     n: int
+    #: how the interval was made: normal (mean ± 1.96·stderr), bootstrap (over prompts), seeds (range over the
+    #: metric's own seeds, small samples) or point (no interval)
+    interval: str = ""
+    #: a sentence the reader must see with the value (small sample); the leaderboard marks the value with †
+    warning: str = ""
 
 
 SCORE_HEADER = [f.name for f in fields(ScoreRow)]

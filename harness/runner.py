@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from harness import distributed
-from harness.code_identity import library_versions
+from harness.code_identity import library_versions, module_source_hash
 from harness.api import Codec, DecodeContext, FitContext, LoadContext, MetricContext, ModelHandle
 from harness.config import Benchmark, Cell, Component
 from harness.errors import HarnessError, InputError, RunError
@@ -89,7 +89,7 @@ class Runner:
         self.seed_spread: list[SpreadRow] = []  # per-draw values where samples_per_prompt > 1
         self._fit_keys: dict[tuple[str, str], tuple[str, list[TrainSample] | None]] = {}
         self._heldout: dict[tuple[str, str], list[TrainSample]] = {}
-        self._train_keys: dict[tuple[str, str], str] = {}
+        self._training_sets: dict[tuple[str, str], str] = {}
         self._codecs: dict[str, Codec] = {}
         self._loaders: dict[str, Any] = {key: comp.instantiate() for key, comp in bench.models.items()}
         self._model_ids: dict[str, str] = {}
@@ -340,7 +340,8 @@ class Runner:
             self.stage_keys["fit"][f"{model}/{recipe.key}"] = key
             return key, None
         train_key, samples = self.training(model, recipe)
-        self._train_keys[(model, recipe.key)] = train_key
+        # the training set itself (not its dataset's name or path): what the data order is derived from
+        self._training_sets[(model, recipe.key)] = content_key("training-set", [s.token_ids for s in samples])
         extra: list[Any] = []
         if recipe.registration.cls.selects_on_heldout:
             extra = [[s.to_json() for s in self.heldout(model, recipe.key)]]
@@ -419,7 +420,7 @@ class Runner:
 
             ctx = FitContext(
                 # from the run seed and the training set alone: two recipes on the same data see one order
-                seed=derive_seed(self.bench.seed, "fit", self._train_keys[(model, recipe.key)]),
+                seed=derive_seed(self.bench.seed, "fit", self._training_sets[(model, recipe.key)]),
                 work_dir=work,
                 progress=progress,
                 curve=curves.append,
@@ -630,6 +631,7 @@ class Runner:
         dependencies = [self.fit_key(cell.model, self.recipe(k))[0] for k in plugin.recipe_dependencies()]
         key = content_key(
             "score", gen_key, [r["prompt_id"] for r in records], metric.identity(), self.bench.eval.bootstrap, self.bench.seed,
+            module_source_hash("harness.scoring"),  # the interval code (harness.stats) is part of every score
             *([dependencies] if dependencies else []),
         )  # fmt: skip
         self.stage_keys["score"][f"{cell.id}/{dataset}/{metric_key}"] = key
@@ -661,7 +663,8 @@ class Runner:
             raise RunError(
                 f"metric {metric_key} ({metric.plugin}) failed on cell {cell.id}, dataset {dataset}: {type(exc).__name__}: {exc}"
             ) from exc
-        stored: dict[str, Any] = {"value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high, "n": interval.n}
+        stored: dict[str, Any] = {"value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high,
+                                  "n": interval.n, "interval": interval.method, "warning": interval.warning}  # fmt: skip
         draws = sorted({r["sample_idx"] for r in records if "sample_idx" in r})
         if len(draws) > 1:  # seed spread: the metric on each draw's continuations, apart from the CI
             stored["draws"] = [point_value(plugin, [r for r in records if r.get("sample_idx") == k]) for k in draws]

@@ -1,7 +1,10 @@
 """Apply one metric to a set of generation records and attach its interval.
 
 Sample-level metrics: the mean with mean ± 1.96·stderr. Corpus-level metrics: the statistic on the
-whole set with a seeded percentile bootstrap over prompts. Used by the runner and ``harness score``.
+whole set with a seeded percentile bootstrap over prompts, widened to contain the value. A corpus metric may
+replace the bootstrap with its own spread by defining ``own_interval(records)`` (MAUVE at small n: its
+spread over MAUVE seeds). Whatever the method, every interval returned here contains its value (checked).
+Used by the runner and ``harness score``.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from typing import Any
 
 from harness.api import Metric
 from harness.errors import InputError
-from harness.stats import Interval, bootstrap_interval, mean_interval
+from harness.stats import Interval, bootstrap_interval, containing, mean_interval
 
 
 def check_modality(metric: Metric, records: list[dict[str, Any]], source: str) -> None:
@@ -63,12 +66,43 @@ def point_value(metric: Metric, records: list[dict[str, Any]]) -> float:
     return metric.score_corpus(records)
 
 
+def _own_interval(metric: Metric, records: list[dict[str, Any]]) -> Interval | None:
+    """The metric's own interval, if it defines ``own_interval(records)`` and that returns one.
+
+    The hook returns None (use the bootstrap) or a mapping with ``ci_low``, ``ci_high``, ``method`` and optionally
+    ``warning``; plugins need nothing from harness.stats. The value is ``score_corpus(records)``, as always; the
+    bounds are widened to it if they miss it.
+    """
+    own = getattr(metric, "own_interval", None)
+    if not callable(own):
+        return None
+    spec = own(records)
+    if spec is None:
+        return None
+    value = float(metric.score_corpus(records))
+    low, high = containing(value, float(spec["ci_low"]), float(spec["ci_high"]))
+    return Interval(value, low, high, len(records), str(spec["method"]), str(spec.get("warning") or ""))
+
+
 def score_metric(metric: Metric, records: list[dict[str, Any]], bootstrap: int, seed: int) -> Interval:
+    interval = _score(metric, records, bootstrap, seed)
+    if not interval.ci_low <= interval.value <= interval.ci_high:  # NaN fails too
+        raise ValueError(
+            f'metric "{metric.name}": interval [{interval.ci_low}, {interval.ci_high}] does not contain its value '
+            f"{interval.value} ({interval.method})"
+        )
+    return interval
+
+
+def _score(metric: Metric, records: list[dict[str, Any]], bootstrap: int, seed: int) -> Interval:
     if not records:
         raise InputError(f'metric "{metric.name}": no generations to score')
     if metric.level == "sample":
         return mean_interval(metric.score_samples(records))
     if metric.level == "corpus":
+        own = _own_interval(metric, records)
+        if own is not None:
+            return own
         if getattr(metric, "max_bootstrap", None) is not None:  # expensive corpus metrics cap the resamples
             bootstrap = min(bootstrap, metric.max_bootstrap)
         per_text = getattr(metric, "score_per_text", None)

@@ -240,7 +240,7 @@ class SelfBLEU(Metric):
         "is its output_ids written as decimal integers joined by single spaces (\"12 7 7 431\") and "
         "sacrebleu's tokenize='none' is used, so the BLEU n-grams are n-grams of the model's token ids "
         "(degen-style, tokenizer-specific); `lowercase` has no effect there. Short and empty rows (only under "
-        "eval.stop_at_eos: true): a text with no tokens is neither a hypothesis nor a reference (its BLEU of 0 "
+        "eval.stop_at_eos: true): a row cut to no tokens by EOS is neither a hypothesis nor a reference (its BLEU of 0 "
         "would credit it as maximally diverse) and N counts the non-empty texts (in the bootstrap, each "
         "non-empty text's BLEU_i is scaled by (all texts) / N and an empty one contributes 0); a short text is "
         "scored as it is, with BLEU's brevity penalty against the closest other length."
@@ -307,7 +307,9 @@ class SelfBLEU(Metric):
             texts.append(self._prepare(text, settings))
             keys.append(_exclusion_key(rec, pos))
         max_order, _, smooth, smooth_value, _ = settings
-        scored = [i for i, t in enumerate(texts) if t.length > 0]  # an empty text is not scored (definition)
+        # a row EOS cut to nothing is not scored (definition); a full-length text that happens to have no word
+        # tokens (e.g. only whitespace) is a real output and scored as it is
+        scored = [i for i, t in enumerate(texts) if t.length > 0 or not samples[i].get("stopped_at_eos")]
         if len(scored) == len(texts):
             return _self_bleu_per_text(texts, keys, max_order, smooth, smooth_value)
         values = _self_bleu_per_text([texts[i] for i in scored], [keys[i] for i in scored], max_order, smooth, smooth_value)

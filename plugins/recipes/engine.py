@@ -70,6 +70,10 @@ class LocalEngine:
     def barrier(self) -> None:
         return None
 
+    def broadcast_flag(self, flag: bool) -> bool:
+        """Rank 0's ``flag`` on every rank (one process: the flag itself)."""
+        return bool(flag)
+
     def save_state(self, directory: Path, module: Any, optimizer: Any) -> None:
         import torch
 
@@ -131,6 +135,14 @@ class AccelerateEngine:
 
     def barrier(self) -> None:
         self.accelerator.wait_for_everyone()
+
+    def broadcast_flag(self, flag: bool) -> bool:
+        """Rank 0's ``flag`` on every rank (a collective: every rank calls it at the same point)."""
+        import torch
+        from accelerate.utils import broadcast
+
+        tensor = torch.tensor([1 if flag else 0], dtype=torch.long, device=self.accelerator.device)
+        return bool(broadcast(tensor, from_process=0).item())
 
     def save_state(self, directory: Path, module: Any, optimizer: Any) -> None:
         self.accelerator.save_state(str(directory))

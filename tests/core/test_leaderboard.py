@@ -332,3 +332,18 @@ def test_differing_lengths_show_the_mean_length_per_dataset(tmp_path):
     assert build_table(scores, info)[0].show_length
     # explicit lengths win; no generations at all: no column
     assert not build_table(scores, info, lengths={})[0].show_length
+
+
+def test_a_score_with_a_warning_is_marked_and_explained(tmp_path):
+    """A small-sample MAUVE keeps its value, gets a † and the warning in the legend; old CSVs without the
+    interval/warning columns still load."""
+    frame = scores_frame()
+    frame["interval"] = "normal"
+    frame["warning"] = ""
+    frame.loc[frame.index[1], ["interval", "warning"]] = ["seeds", "small sample: 12 texts per side (< 100)"]
+    scores, info = load_results(write_results(tmp_path / "warned", frame))
+    text = render_markdown(build_table(scores, info), "t")
+    assert "0.500† [0.450, 0.550]" in text
+    assert text.count("†") == 2 and "† small sample: 12 texts per side (< 100)" in text
+    old_scores, old_info = load_results(write_results(tmp_path / "old", scores_frame()))
+    assert "†" not in render_markdown(build_table(old_scores, old_info), "t")

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from harness.stats import Interval, bootstrap_interval, mean_interval
+from harness.stats import POINT, Interval, bootstrap_interval, mean_interval
 
 
 def _mean_of(key: str):
@@ -33,7 +33,7 @@ def test_mean_interval_hand_computed():
 
 
 def test_mean_interval_single_value_has_zero_width():
-    assert mean_interval([0.3]) == Interval(0.3, 0.3, 0.3, 1)
+    assert mean_interval([0.3]) == Interval(0.3, 0.3, 0.3, 1, POINT)
 
 
 def test_mean_interval_constant_values_zero_width():
@@ -93,7 +93,7 @@ def test_bootstrap_zero_resamples_is_point():
         calls.append(len(records))
         return 1.5
 
-    assert bootstrap_interval(samples, stat, n_resamples=0, seed=0) == Interval(1.5, 1.5, 1.5, len(samples))
+    assert bootstrap_interval(samples, stat, n_resamples=0, seed=0) == Interval(1.5, 1.5, 1.5, len(samples), POINT)
     assert calls == [len(samples)]
 
 

@@ -17,7 +17,9 @@ from sacrebleu.metrics.bleu import BLEU  # noqa: E402
 
 def _recs(texts: list[str], prompt_ids: list[str] | None = None) -> list[dict]:
     ids = prompt_ids or [f"p{i}" for i in range(len(texts))]
-    return [{"prompt_id": pid, "output_text": t} for pid, t in zip(ids, texts)]
+    # an empty continuation is one EOS cut short (stop_at_eos): flagged as the runner flags it
+    return [{"prompt_id": pid, "output_text": t} | ({"stopped_at_eos": True} if not t.strip() else {})
+            for pid, t in zip(ids, texts)]  # fmt: skip
 
 
 def _sacre_self_bleu(texts: list[str], prompt_ids: list[str], **kw) -> list[float]:
@@ -191,3 +193,9 @@ def test_defaults_match_sacrebleu_on_sentences():
     expected = _sacre_self_bleu(texts, pids, tokenize="13a", smooth_method="floor", smooth_value=0.1,
                                 max_ngram_order=4, lowercase=False)
     assert SelfBLEU().score_corpus(_recs(texts)) == pytest.approx(sum(expected) / len(expected), abs=1e-9)
+
+
+def test_a_full_length_text_without_word_tokens_is_still_scored():
+    """Under the fixed-length policy a whitespace-only continuation is a real output (BLEU 0 against others)."""
+    recs = [{"prompt_id": "a", "output_text": "   "}, {"prompt_id": "b", "output_text": "x y"}, {"prompt_id": "c", "output_text": "x y"}]
+    assert SelfBLEU().score_per_text(recs) == pytest.approx([0.0, 100.0, 100.0])

@@ -16,7 +16,8 @@ from sacrebleu.metrics.bleu import BLEU  # noqa: E402
 
 def _recs(id_lists, prompt_ids=None):
     pids = prompt_ids or [f"p{i}" for i in range(len(id_lists))]
-    return [{"prompt_id": pid, "output_ids": ids} for pid, ids in zip(pids, id_lists)]
+    return [{"prompt_id": pid, "output_ids": ids} | ({} if ids else {"stopped_at_eos": True})
+            for pid, ids in zip(pids, id_lists)]  # fmt: skip
 
 
 def test_hand_example_on_ids():

@@ -103,9 +103,10 @@ def test_small_n_warning_once(monkeypatch, caplog):
 def test_bootstrap_reuses_features_and_is_capped(monkeypatch):
     table, records = corpus(n=20)
     cls = use_table(monkeypatch, table)
-    m = metric()
+    m = metric(small_n=20)  # at 20 texts, small_n=20 keeps the prompt bootstrap (the default 100 would not)
     assert Mauve.max_bootstrap == 50
     interval = score_metric(m, records, bootstrap=8, seed=0)
+    assert interval.method == "bootstrap"
     assert len(cls.calls) == 1  # features computed once for the full set; resamples only re-cluster
     assert 0.0 <= interval.ci_low <= interval.ci_high <= 1.0
     assert interval.n == 20

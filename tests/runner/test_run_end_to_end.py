@@ -21,7 +21,7 @@ from harness.plugin_manager import PluginOptions, load_plugins
 from harness.runner import Runner, RunOptions
 from harness.sampling import derive_seed
 
-SCORE_HEADER = ["model", "recipe", "decoder", "dataset", "metric", "value", "ci_low", "ci_high", "n"]
+SCORE_HEADER = ["model", "recipe", "decoder", "dataset", "metric", "value", "ci_low", "ci_high", "n", "interval", "warning"]
 CELLS = ["tiny__base__greedy", "tiny__base__top-p", "tiny__fit__greedy", "tiny__fit__top-p"]
 DATASETS = ["train-set", "other-set"]
 METRICS = ["ttr", "self-bleu", "entropy"]

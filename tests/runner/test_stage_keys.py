@@ -52,6 +52,26 @@ def test_a_param_that_decides_the_weights_recomputes_the_fit(tmp_path: Path):
     assert computed["fit"] == 1 and computed["generate"] >= 1
 
 
+def test_the_data_order_does_not_depend_on_where_the_dataset_lives(tmp_path: Path):
+    """The same corpus in another folder: another dataset identity (its path), the same training set and order."""
+    import shutil
+
+    from harness.sampling import derive_seed
+
+    bench = small(tmp_path)
+    registry = load_registry(extra=(TinyLlamaLoader,))
+    seeds = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        moved = copy.deepcopy(bench)
+        shutil.copy(bench["datasets"]["train-set"]["path"], tmp_path / folder / "corpus.txt")
+        moved["datasets"]["train-set"]["path"] = str(tmp_path / folder / "corpus.txt")
+        runner = Runner(load_test_benchmark(moved, tmp_path, registry), RunOptions(tmp_path / "r", tmp_path / "c", device="cpu"))
+        runner.fit_key("tiny", runner.bench.recipes["fit"])
+        seeds.append(derive_seed(0, "fit", runner._training_sets[("tiny", "fit")]))
+    assert seeds[0] == seeds[1]
+
+
 def test_the_data_order_comes_from_seed_and_training_set_alone(tmp_path: Path):
     """hyperfit and finetune on the same data, with different logging params, see one data order."""
     bench = small(tmp_path)
@@ -62,7 +82,7 @@ def test_the_data_order_comes_from_seed_and_training_set_alone(tmp_path: Path):
     seeds = []
     for recipe in ("fit", "other"):
         runner.fit_key("tiny", runner.bench.recipes[recipe])
-        seeds.append(runner._train_keys[("tiny", recipe)])
+        seeds.append(runner._training_sets[("tiny", recipe)])
     assert seeds[0] == seeds[1]
     assert runner.fit_key("tiny", runner.bench.recipes["fit"])[0] == runner.fit_key("tiny", runner.bench.recipes["other"])[0]
 

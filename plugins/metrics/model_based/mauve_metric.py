@@ -21,6 +21,12 @@ log = logging.getLogger("harness")
 
 #: MAUVE is optimistically biased below this many texts per side (mauve-text README, "Best Practices")
 RECOMMENDED_N = 1000
+#: default ``small_n``: below this many texts per side a prompt bootstrap says nothing useful (auto k-means has
+#: fewer than 10 clusters, and a with-replacement resample of a few dozen prompts mostly re-clusters duplicates,
+#: so its percentiles can exclude the value itself), so the interval is the spread over MAUVE seeds, marked
+SMALL_N = 100
+#: default ``spread_seeds``: MAUVE seeds (seed, seed+1, ...) whose range is the small-sample interval
+SPREAD_SEEDS = 10
 _WARNED_SIZES: set[int] = set()  # sizes already warned about in this process
 _WORD = re.compile(r"\S+")
 #: faiss prints this to the C-level stderr whenever k-means has < 39 points per centroid (always, at small n)
@@ -102,6 +108,11 @@ class Mauve(Metric):
               help="variance kept by the PCA before k-means"),
         Param("threads", int, default=1, min=1,
               help="BLAS/OpenMP threads while MAUVE runs (threadpoolctl); 1 is much faster at MAUVE's sizes"),
+        Param("small_n", int, default=SMALL_N, min=2,
+              help="below this many texts per side: the interval is the spread over spread_seeds MAUVE seeds and the "
+                   "row carries a small-sample warning, instead of a bootstrap over prompts"),
+        Param("spread_seeds", int, default=SPREAD_SEEDS, min=2,
+              help="MAUVE seeds seed, seed+1, ... whose min-max range is the small-sample interval"),
     )  # fmt: skip
     definition = (
         "p = the records' output_text, q = their reference_text (one q entry per record, so several draws of a prompt "
@@ -112,9 +123,12 @@ class Mauve(Metric):
         "the evaluated model's last hidden state at the last token; gpt2-large: MAUVE's default featurizer) and the "
         "value is mauve.compute_mauve(p_features, q_features, device_id=-1, num_buckets, mauve_scaling_factor=scaling, "
         "seed, kmeans_num_redo, kmeans_max_iter, kmeans_explained_var, other arguments at mauve-text defaults).mauve "
-        "(mauve-text 0.4: L2-normalise, PCA, faiss k-means, histogram divergence-curve area), in [0, 1]. Interval: "
-        "seeded bootstrap over prompts recomputing MAUVE on each resample (features reused), at most 50 resamples. "
-        "Biased upward and noisy below ~1000 texts per side (a warning is logged)."
+        "(mauve-text 0.4: L2-normalise, PCA, faiss k-means, histogram divergence-curve area), in [0, 1]. Interval, "
+        "with n records: if n >= small_n (default 100), a seeded percentile bootstrap over prompts recomputing MAUVE "
+        "on each resample (features reused), at most 50 resamples, widened to contain the value; if n < small_n, "
+        "the min-max range of MAUVE over seeds seed, seed+1, ..., seed+spread_seeds-1 (default 10; seed itself gives "
+        "the value), method 'seeds', with a small-sample warning on the row: it shows clustering noise, not sampling "
+        "error. Biased upward and noisy below ~1000 texts per side (a warning is logged)."
     )
 
     def __init__(self, config: dict[str, Any] | None = None):
@@ -144,6 +158,27 @@ class Mauve(Metric):
         return feats[: len(p)], feats[len(p) :]
 
     def score_corpus(self, samples: list[dict[str, Any]]) -> float:
+        return self._mauve(samples, int(self.option("seed")))
+
+    def own_interval(self, samples: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """Below ``small_n`` texts per side: the min-max of MAUVE over ``spread_seeds`` seeds (the configured seed
+        first, so the range contains the value), with a warning for the row; otherwise None (prompt bootstrap)."""
+        n, small_n = len(samples), int(self.option("small_n"))
+        if n >= small_n:
+            return None
+        first, count = int(self.option("seed")), int(self.option("spread_seeds"))
+        values = [self._mauve(samples, first + k) for k in range(count)]
+        return {
+            "ci_low": min(values),
+            "ci_high": max(values),
+            "method": "seeds",
+            "warning": (
+                f"small sample: {n} texts per side (< {small_n}); MAUVE is biased upward here and the interval is "
+                f"its range over {count} MAUVE seeds, not a sampling interval"
+            ),
+        }
+
+    def _mauve(self, samples: list[dict[str, Any]], seed: int) -> float:
         import mauve
 
         buckets = self._num_buckets()
@@ -169,6 +204,6 @@ class Mauve(Metric):
                 mauve_scaling_factor=float(self.option("scaling")),
                 device_id=-1,
                 verbose=False,
-                seed=int(self.option("seed")),
+                seed=seed,
             )
         return float(out.mauve)
