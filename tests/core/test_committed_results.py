@@ -29,19 +29,28 @@ def test_ablation_results_are_committed():
         assert (RESULTS / name / "manifest.json").is_file(), name
 
 
+#: committed results made before the EOS policy existed (no eval.stop_at_eos in their manifest), still to be
+#: regenerated; the test fails once one is regenerated and not removed from here, so the list stays true
+NOT_YET_REGENERATED: set[str] = {"decoding", "ablation-shuffle"}
+
+
 def test_committed_continuations_have_the_fixed_length():
     """Under the default EOS policy (eval.stop_at_eos false) every continuation has exactly new_tokens tokens."""
     import json
 
-    checked = 0
+    checked, stale = 0, set()
     for manifest_path in sorted(RESULTS.glob("*/manifest.json")):
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         spec = manifest["config"]["eval"]
-        if spec.get("stop_at_eos", False) or "context_fraction" in spec:
+        if "stop_at_eos" not in spec:
+            stale.add(manifest_path.parent.name)
+            continue
+        if spec["stop_at_eos"] or "context_fraction" in spec:
             continue  # image benchmarks generate the rest of the image; its length is fixed by the image size
         for generations in sorted((manifest_path.parent / "cells").glob("*/generations.jsonl")):
             for line in generations.read_text(encoding="utf-8").splitlines():
                 record = json.loads(line)
                 assert len(record["output_ids"]) == spec["new_tokens"], (generations, record["prompt_id"])
                 checked += 1
+    assert stale == NOT_YET_REGENERATED
     assert checked >= 24 * 4
