@@ -70,17 +70,26 @@ class Component:
         from harness.code_identity import class_source_hash
 
         cls = self.registration.cls
-        ignored = {p.name for p in cls.params if not p.affects_result}
+        logged = self.logging_params()
         out = {
             "plugin": self.plugin,
             "version": cls.version,
             "code": class_source_hash(cls),
             "distribution": [self.registration.source.distribution, self.registration.source.version],
-            "params": {k: v for k, v in self.params.items() if k not in ignored},
+            "params": {k: v for k, v in self.params.items() if k not in logged},
         }
         if self.train is not None:
             out["train"] = self.train
         return out
+
+    def logging_params(self) -> dict[str, Any]:
+        """The params marked ``affects_result=False``: they decide what is logged or saved, not the output."""
+        ignored = {p.name for p in self.registration.cls.params if not p.affects_result}
+        return {k: v for k, v in self.params.items() if k in ignored}
+
+    def training_draw(self) -> dict[str, Any] | None:
+        """The ``train:`` block without ``heldout``: what draws the training sequences (the held-out count does not)."""
+        return None if self.train is None else {k: v for k, v in self.train.items() if k != "heldout"}
 
 
 @dataclass

@@ -264,10 +264,9 @@ class Runner:
         if dataset in self.bench.eval.datasets:
             reserved_key, ctxs = self.contexts(model, dataset)
             reserved = {c.doc_id for c in ctxs}
-        drawn_by = {k: v for k, v in recipe.train.items() if k != "heldout"}  # the held-out count draws nothing here
         key = content_key(
             "train", dataset, self.model_id(model), self.bench.datasets[dataset].identity(), self.data_hash(dataset),
-            drawn_by, reserved_key, self.bench.seed,
+            recipe.training_draw(), reserved_key, self.bench.seed,
         )  # fmt: skip
         stored = self._cached("train", key)
         if stored is None:
@@ -283,20 +282,29 @@ class Runner:
         else:
             self._count("train", True)
         samples = [TrainSample(**s) for s in stored]
-        self._check_disjoint(model, recipe, samples, "training")
+        self._check_disjoint(model, recipe, samples, "training", key)
         self.stage_keys["train"][f"{model}/{recipe.key}"] = key
         self._heldout[(model, recipe.key)] = self._draw_heldout(model, recipe, key, reserved | {s.doc_id for s in samples})
         return key, samples
 
-    def _check_disjoint(self, model: str, recipe: Component, sequences: list[TrainSample], role: str) -> None:
-        """No eval context or reference of any eval dataset overlaps these sequences (recorded for the manifest)."""
+    def _check_disjoint(self, model: str, recipe: Component, sequences: list[TrainSample], role: str, sequences_key: str) -> None:
+        """No eval context or reference of any eval dataset overlaps these sequences (recorded for the manifest).
+
+        The verdict is a stage of its own: a warm run reuses it instead of loading the model for its codec's
+        special tokens and scanning again (the key holds the model id, so the codec, through its files)."""
         assert recipe.train is not None
-        special = self.codec(model).special_token_ids()
-        checks = [
-            check_disjoint(sequences, self.contexts(model, eval_dataset)[1], recipe.train["dataset"], special,
-                           self.bench.eval.overlap_ngram, role) | {"eval_dataset": eval_dataset}
-            for eval_dataset in self.bench.eval.datasets
-        ]  # fmt: skip
+        evals = {d: self.contexts(model, d) for d in self.bench.eval.datasets}
+        key = content_key("disjoint", role, sequences_key, {d: k for d, (k, _) in evals.items()},
+                          self.bench.eval.overlap_ngram, module_source_hash("harness.sampling"))  # fmt: skip
+        checks = self._cached("disjoint", key)
+        if checks is None:
+            special = self.codec(model).special_token_ids()
+            checks = [
+                check_disjoint(sequences, contexts, recipe.train["dataset"], special, self.bench.eval.overlap_ngram, role)
+                | {"eval_dataset": dataset}
+                for dataset, (_, contexts) in evals.items()
+            ]
+            self._store("disjoint", key, checks)
         self.disjointness.setdefault(f"{model}/{recipe.key}", {})[role] = checks
 
     def _draw_heldout(self, model: str, recipe: Component, train_key: str, excluded: set[str]) -> list[TrainSample]:
@@ -318,7 +326,7 @@ class Runner:
                 f'"{dataset}" outside the training and eval documents; its curve uses those'
             )
         heldout = [TrainSample(**s) for s in stored]
-        self._check_disjoint(model, recipe, heldout, "held-out")
+        self._check_disjoint(model, recipe, heldout, "held-out", key)
         return heldout
 
     def heldout(self, model: str, recipe_key: str) -> list[TrainSample]:
@@ -346,7 +354,7 @@ class Runner:
         if recipe.registration.cls.selects_on_heldout:
             extra = [[s.to_json() for s in self.heldout(model, recipe.key)]]
         else:
-            identity["train"] = {k: v for k, v in recipe.train.items() if k != "heldout"}
+            identity["train"] = recipe.training_draw()
         key = content_key("fit", self.model_id(model), identity, train_key, self.bench.seed, *extra)
         self.stage_keys["fit"][f"{model}/{recipe.key}"] = key
         return key, samples
@@ -439,7 +447,7 @@ class Runner:
         handle.save_weights(staging)
         self.cache.commit_directory("fits", fit_key, staging)
         self._store("curves", fit_key, curves)
-        info = {"seconds": time.perf_counter() - started, "sequences": len(samples), "logged_with": logging_params(recipe)}
+        info = {"seconds": time.perf_counter() - started, "sequences": len(samples), "logged_with": recipe.logging_params()}
         self._store("fit", fit_key, info | (outcome if isinstance(outcome, dict) else {}))
         self._timed("fit", started)
         self._count("fit", False)
@@ -717,7 +725,7 @@ class Runner:
             if curves:
                 writer.write_curves(model, recipe_key, curves)
                 logged = (self.cache.get("fit", fit_key) or {}).get("logged_with")
-                if logged is not None and logged != logging_params(recipe):
+                if logged is not None and logged != recipe.logging_params():
                     self.reporter.log(
                         f"recipe {recipe_key}: the stored fit was logged with {logged}; its curves.csv shows that "
                         "cadence (logging params do not retrain a fit; --fresh does)"
@@ -727,12 +735,6 @@ class Runner:
         summary = RunSummary(writer.root, scores, dict(self.timings), dict(self.computed), dict(self.reused))
         writer.finish(self.bench, self, summary)
         return summary
-
-
-def logging_params(recipe: Component) -> dict[str, Any]:
-    """The recipe's params that decide what is logged or saved, not the weights (outside the fit key)."""
-    ignored = {p.name for p in recipe.registration.cls.params if not p.affects_result}
-    return {k: v for k, v in recipe.params.items() if k in ignored}
 
 
 def probe_batch_size(handle: ModelHandle, length: int, start: int = 256) -> int:

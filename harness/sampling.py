@@ -146,48 +146,37 @@ def check_disjoint(
     for ctx in contexts:
         if ctx.dataset == train_dataset and ctx.doc_id in train_docs:
             raise RunError(f"eval context {ctx.prompt_id} comes from a {role} document of {train_dataset}")
-    images = [c for c in contexts if c.modality == "image"]
-    if images:
-        _check_whole_images(train, images, train_dataset, role)
-        report["rule"] = "no eval image (context + reference) recurs inside a sequence"
-    texts = [c for c in contexts if c.modality != "image"]
-    if texts:
-        grams: dict[tuple[int, ...], EvalContext] = {}
-        for ctx in texts:
-            ids = [t for t in ctx.context_ids + ctx.reference_ids if t not in special_ids]
-            width = min(ngram, len(ids))
+    grams: dict[tuple[int, ...], EvalContext] = {}
+    for ctx in contexts:
+        for gram in _probe_grams(ctx, special_ids, ngram):
+            grams.setdefault(gram, ctx)
+    widths = sorted({len(g) for g in grams})
+    for sample in train:
+        ids = [t for t in sample.token_ids if t not in special_ids]
+        for width in widths:
             for start in range(0, len(ids) - width + 1):
-                grams.setdefault(tuple(ids[start : start + width]), ctx)
-        widths = sorted({len(g) for g in grams})
-        for sample in train:
-            ids = [t for t in sample.token_ids if t not in special_ids]
-            for width in widths:
-                for start in range(0, len(ids) - width + 1):
-                    hit = grams.get(tuple(ids[start : start + width]))
-                    if hit is not None:
-                        raise RunError(
-                            f"eval context {hit.prompt_id} shares {width} consecutive tokens (context or reference) with "
-                            f"{role} sequence {sample.doc_id}@{sample.start} of {train_dataset}: eval and {role} data overlap"
-                        )
+                hit = grams.get(tuple(ids[start : start + width]))
+                if hit is not None:
+                    raise RunError(
+                        f"eval context {hit.prompt_id} shares {width} consecutive tokens (context and reference) with "
+                        f"{role} sequence {sample.doc_id}@{sample.start} of {train_dataset}: eval and {role} data overlap"
+                    )
+    if any(c.modality == "image" for c in contexts):
+        report["rule"] = "no eval image (context + reference) recurs inside a sequence"
+    else:
         report |= {"rule": f"no {ngram}-token run of context or reference occurs in a sequence", "ngram": ngram,
                    "special_tokens_stripped": sorted(special_ids)}  # fmt: skip
     return report
 
 
-def _check_whole_images(train: Sequence[TrainSample], contexts: Sequence[EvalContext], dataset: str, role: str) -> None:
-    by_length: dict[int, dict[tuple[int, ...], EvalContext]] = {}
-    for ctx in contexts:
-        by_length.setdefault(len(ctx.probe), {})[tuple(ctx.probe)] = ctx
-    for length, wanted in by_length.items():
-        for sample in train:
-            ids = sample.token_ids
-            for start in range(0, len(ids) - length + 1):
-                hit = wanted.get(tuple(ids[start : start + length]))
-                if hit is not None:
-                    raise RunError(
-                        f"eval context {hit.prompt_id} occurs inside {role} sequence {sample.doc_id}@{sample.start} "
-                        f"of {dataset}: eval and {role} data overlap"
-                    )
+def _probe_grams(ctx: EvalContext, special_ids: frozenset[int], ngram: int) -> list[tuple[int, ...]]:
+    """What must not occur in a sequence: the whole image (image), or every ``ngram``-token run of context +
+    reference with special tokens stripped (text; the whole probe when it is shorter)."""
+    if ctx.modality == "image":
+        return [tuple(ctx.probe)]
+    ids = [t for t in ctx.context_ids + ctx.reference_ids if t not in special_ids]
+    width = min(ngram, len(ids))
+    return [tuple(ids[start : start + width]) for start in range(0, len(ids) - width + 1)]
 
 
 def draw_heldout(

@@ -257,3 +257,14 @@ def test_manifest_records_what_decides_reproducibility(tmp_path: Path):
     checks = manifest["disjointness"]["tiny/fit"]
     assert {c["role"] for c in checks["training"]} == {"training"} and checks["held-out"]
     assert all(c["ngram"] == 24 and c["eval_contexts"] == 6 for c in checks["training"])
+
+
+def test_a_warm_run_loads_no_model_for_the_disjointness_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The check's verdict is stored: a rerun with every stage cached never needs the codec's special tokens."""
+    bench = small(tmp_path)
+    run_benchmark(bench, tmp_path)
+    loads = []
+    real = TinyLlamaLoader.load
+    monkeypatch.setattr(TinyLlamaLoader, "load", lambda self, ctx: loads.append(1) or real(self, ctx))
+    warm = run_benchmark(bench, tmp_path)
+    assert loads == [] and warm.summary.computed == {}
