@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
 
-from harness.params import Param
+from harness import distributed
+from harness.errors import ConfigError, HarnessError, InputError, PluginError, RunError, did_you_mean
+from harness.forward import ForwardOutput, entropy_of, log_probs, model_device, pad_batch, padded_forward, step_stats
+from harness.hookspecs import hookimpl
+from harness.params import REQUIRED, Param
+from harness.sampling import derive_seed
+from harness.store import atomic_write_bytes, atomic_write_json, atomic_write_jsonl, atomic_write_text, content_key
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -325,8 +331,31 @@ class Recipe(Plugin):
     #: defaults for the recipe's ``train:`` block (samples × tokens drawn from the training dataset)
     train_defaults: ClassVar[dict[str, int]] = {"samples": 2000, "tokens": 256}
 
-    def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> None:
+    def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> "FitOutcome | None":
+        """Change ``handle.module``'s weights in place; return what the fit reports (stored with it)."""
         raise NotImplementedError
+
+
+@dataclass
+class FitOutcome:
+    """What a recipe reports about its fit, stored next to the weights (``fit`` stage) and in the manifest.
+
+    ``steps``: optimizer updates taken; ``selected_step``: the update whose weights were kept, where a recipe
+    selects (early stopping; None: the last); ``facts``: anything else JSON-able the recipe wants recorded
+    (e.g. the seconds spent per phase, trainable parameter counts).
+    """
+
+    steps: int | None = None
+    selected_step: int | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.facts)
+        if self.steps is not None:
+            out["steps"] = self.steps
+        if self.selected_step is not None:
+            out["selected_step"] = self.selected_step
+        return out
 
 
 # --------------------------------------------------------------------------- decoders
@@ -339,12 +368,12 @@ class Generation:
     output_ids: list[int]
     step_entropy: list[float] = field(default_factory=list)
     step_top1: list[float] = field(default_factory=list)
-    #: steps at which a blocking decoder (``citation-blocked``) changed the argmax; None: not a blocking decoder
-    blocked_steps: int | None = None
-    #: the sampling temperature a decoder chose for this row (``entropy-matched-temperature``); None: not applicable
-    temperature: float | None = None
     #: True when the row ended because the model emitted EOS (only possible with ``DecodeContext.stop_at_eos``)
     stopped_at_eos: bool = False
+    #: per-row facts a decoder reports (JSON values), written into the row's record under these names, e.g.
+    #: ``{"blocked_steps": 3}`` (citation blocking) or ``{"temperature": 0.41}`` (a chosen temperature).
+    #: A name may not shadow a core record field (:data:`SAMPLE_FIELDS`, :data:`OPTIONAL_SAMPLE_FIELDS`).
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -389,9 +418,9 @@ SAMPLE_FIELDS = (
     "step_entropy",
     "step_top1",
 )
-#: fields present only where they apply: several draws per prompt, a blocking or temperature-choosing decoder,
-#: a document label, an image model
-OPTIONAL_SAMPLE_FIELDS = ("sample_idx", "blocked_steps", "temperature", "stopped_at_eos", "label", "image_shape")
+#: fields present only where they apply: several draws per prompt, a row cut short by EOS, a document label, a
+#: codec's extras (an image model's ``image_shape``). A decoder's :attr:`Generation.extras` follow these.
+OPTIONAL_SAMPLE_FIELDS = ("sample_idx", "stopped_at_eos", "label", "image_shape")
 #: image generations carry ``image_shape`` ([height, width]); metrics check it against their modalities
 
 

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from harness import distributed
 from harness.code_identity import library_versions, module_source_hash
-from harness.api import Codec, DecodeContext, FitContext, LoadContext, MetricContext, ModelHandle
+from harness.api import OPTIONAL_SAMPLE_FIELDS, SAMPLE_FIELDS, Codec, DecodeContext, FitContext, LoadContext, MetricContext, ModelHandle
 from harness.config import Benchmark, Cell, Component
 from harness.errors import HarnessError, InputError, RunError
 from harness.progress import Reporter
@@ -549,19 +549,16 @@ class Runner:
         }
         if sample_idx is not None:  # only with eval.samples_per_prompt > 1 and a sampling decoder
             record["sample_idx"] = sample_idx
-        # optional per-row facts a decoder reports (absent, not null, for decoders they do not apply to)
-        blocked = getattr(gen, "blocked_steps", None)
-        if blocked is not None:
-            record["blocked_steps"] = int(blocked)
-        temperature = getattr(gen, "temperature", None)
-        if temperature is not None:
-            record["temperature"] = round(float(temperature), 6)
         if getattr(gen, "stopped_at_eos", False):  # only under eval.stop_at_eos: the row is shorter than new_tokens
             record["stopped_at_eos"] = True
         if ctx.label is not None:
             record["label"] = ctx.label
         if getattr(codec, "modality", "text") == "image":
             record["image_shape"] = [int(codec.height), int(codec.width)]  # type: ignore[attr-defined]
+        for name, value in (getattr(gen, "extras", None) or {}).items():  # a decoder's per-row facts
+            if name in record or name in SAMPLE_FIELDS or name in OPTIONAL_SAMPLE_FIELDS:
+                raise RunError(f"a decoder reported the extra {name!r}, which would overwrite a core record field")
+            record[name] = value
         return record
 
     def batch_size(self, model: str) -> int:

@@ -1,4 +1,4 @@
-"""Rebuild ``plugins/datasets/data/austen/*.txt.gz`` (the ``embedded-fiction`` corpus) from Debian's
+"""Rebuild ``harness_plugins/datasets/data/austen/*.txt.gz`` (the ``embedded-fiction`` corpus) from Debian's
 ``r-cran-janeaustenr`` package.
 
 Why this route: the machines this project runs on reach only PyPI and Debian, and Debian ships Jane
@@ -33,7 +33,7 @@ from pathlib import Path
 #: Debian package name -> R object name; which novels are vendored (about 330 kB compressed for these two)
 NOVELS = {"persuasion": "persuasion", "northanger-abbey": "northangerabbey"}
 DATA_DIR = "usr/lib/R/site-library/janeaustenr/data/"
-OUT_DIR = Path(__file__).resolve().parent.parent / "plugins" / "datasets" / "data" / "austen"
+OUT_DIR = Path(__file__).resolve().parent.parent / "harness_plugins" / "datasets" / "data" / "austen"
 
 _CHAPTER = re.compile(r"^\s*chapter\s+([0-9]+|[ivxlc]+)\.?\s*$", re.IGNORECASE)
 _VOLUME = re.compile(r"^\s*volume\s+([0-9]+|[ivxlc]+)\.?\s*$", re.IGNORECASE)

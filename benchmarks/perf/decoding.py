@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness.api import DecodeContext
     from harness_plugins.decoders.citation_blocked import CitationBlocked
     from harness_plugins.decoders.greedy import Greedy
-    from harness_plugins.decoders.loop import left_pad, model_device, pad_id
+    from harness_plugins.decoders._loop import left_pad, model_device, pad_id
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from threadpoolctl import threadpool_limits
 
     from harness.api import MetricContext
-    from harness_plugins.metrics.model_based.featurizers import MiniLMFeaturizer
+    from harness_plugins.metrics.model_based._featurizers import MiniLMFeaturizer
 
     rng = random.Random(args.seed)
     texts = [" ".join(rng.choice(WORDS) for _ in range(args.words)) for _ in range(args.n)]

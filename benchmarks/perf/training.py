@@ -5,7 +5,7 @@ Throughput: both loops run in the same process on the same model, batch and sequ
 tokens/s of each is kept and the ratio ours / plain reported (≈ 1 expected at equal settings: the
 harness adds bookkeeping, not arithmetic).
 
-* **ours**: ``plugins/recipes/trainer.train`` with the ``hyperfit`` params (Adam, wd 0, dropout off),
+* **ours**: ``harness_plugins/recipes/_trainer.train`` with the ``hyperfit`` params (Adam, wd 0, dropout off),
   curves and checkpoints off, at ``--precision`` (fp32 on CPU; bf16 autocast on a GPU by default);
 * **plain**: what the paper's official code does per step — AdamW with its default weight decay, no
   autocast, ``model(input_ids, labels=input_ids).loss.backward(); step(); zero_grad()``.
@@ -105,7 +105,7 @@ def run_ours(handle: Any, data: list[list[int]], args: argparse.Namespace, preci
     from harness.api import FitContext
     from harness.params import resolve_params
     from harness_plugins.recipes.hyperfit import Hyperfit
-    from harness_plugins.recipes.trainer import train
+    from harness_plugins.recipes._trainer import train
 
     config, _ = resolve_params(Hyperfit.params, {
         "lr": 1e-6, "batch_size": args.batch_size, "updates": args.updates, "curve_every": 0,

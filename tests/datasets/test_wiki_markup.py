@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness_plugins.datasets.wiki_markup import clean_wikitext, resolve_links, strip_templates_and_tables
+from harness_plugins.datasets._wiki_markup import clean_wikitext, resolve_links, strip_templates_and_tables
 
 CASES = [
     pytest.param("A {{outer|x={{inner|y}}|z}} B", "A B", id="nested-template"),

@@ -33,7 +33,7 @@ class TableFeaturizer:
 
 def use_table(monkeypatch, table: dict[str, list[float]]) -> type[TableFeaturizer]:
     """Swap the minilm featurizer for a fresh TableFeaturizer subclass serving ``table``."""
-    from harness_plugins.metrics.model_based import featurizers
+    from harness_plugins.metrics.model_based import _featurizers as featurizers
 
     cls = type("Table", (TableFeaturizer,), {"table": dict(table), "calls": []})
     monkeypatch.setitem(featurizers.FEATURIZERS, "minilm", cls)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import tiny_module
-from harness_plugins.metrics.model_based import featurizers as fz
+from harness_plugins.metrics.model_based import _featurizers as fz
 from mm_helpers import context_for, use_table
 
 from harness.api import MetricContext

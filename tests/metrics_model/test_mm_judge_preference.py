@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from harness_plugins.metrics.model_based.judge import (
+from harness_plugins.metrics.model_based._judge import (
     LABELS,
     HttpJudge,
     LocalJudge,

@@ -119,7 +119,7 @@ def test_bad_num_buckets_string():
 
 def test_minilm_features_end_to_end_equal_compute_mauve():
     import mauve
-    from harness_plugins.metrics.model_based import featurizers as fz
+    from harness_plugins.metrics.model_based import _featurizers as fz
 
     words = ["river", "stone", "light", "garden", "window", "market", "winter", "silver", "forest", "letter", "music", "paper", "bridge"]
     records = [

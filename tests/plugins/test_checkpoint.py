@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness_plugins.recipes.checkpoint import CHECKPOINT, COMPLETE, RETIRED, STAGING, Checkpointer, LoopState
-from harness_plugins.recipes.engine import LocalEngine
+from harness_plugins.recipes._checkpoint import CHECKPOINT, COMPLETE, RETIRED, STAGING, Checkpointer, LoopState
+from harness_plugins.recipes._engine import LocalEngine
 
 torch = pytest.importorskip("torch")
 
@@ -194,8 +194,8 @@ WORKER = textwrap.dedent(
     """
     import json, os, sys, time
     import torch
-    from harness_plugins.recipes.checkpoint import Checkpointer, LoopState
-    from harness_plugins.recipes.engine import make_engine
+    from harness_plugins.recipes._checkpoint import Checkpointer, LoopState
+    from harness_plugins.recipes._engine import make_engine
 
     out, work = sys.argv[1], sys.argv[2]
     engine = make_engine("fp32", "cpu")

@@ -9,7 +9,7 @@ import pytest
 from harness.api import Codec
 from harness_plugins.decoders.contrastive import contrastive_select
 from harness_plugins.decoders.entropy_matched import match_temperature
-from harness_plugins.decoders.loop import (
+from harness_plugins.decoders._loop import (
     History,
     RepetitionPenalty,
     min_p_filter,
@@ -17,7 +17,7 @@ from harness_plugins.decoders.loop import (
     top_k_filter,
     typical_filter,
 )
-from harness_plugins.decoders.ngram import CitationBlocker, NGramIndex, NoRepeatNGram, sequences_hash, word_start_rule
+from harness_plugins.decoders._ngram import CitationBlocker, NGramIndex, NoRepeatNGram, sequences_hash, word_start_rule
 
 torch = pytest.importorskip("torch")
 

@@ -17,10 +17,10 @@ from harness_plugins.decoders.citation_blocked import CitationBlocked
 from harness_plugins.decoders.contrastive import Contrastive
 from harness_plugins.decoders.entropy_matched import EntropyMatchedTemperature
 from harness_plugins.decoders.greedy import Greedy
-from harness_plugins.decoders.loop import rescore
+from harness_plugins.decoders._loop import rescore
 from harness_plugins.decoders.min_p import MinP
 from harness_plugins.decoders.no_repeat_ngram import NoRepeatNGramGreedy
-from harness_plugins.decoders.ngram import word_start_rule
+from harness_plugins.decoders._ngram import word_start_rule
 from harness_plugins.decoders.repetition_penalty import RepetitionPenaltyGreedy
 from harness_plugins.decoders.temperature import Temperature
 from harness_plugins.decoders.top_k import TopK

@@ -9,7 +9,7 @@ import pytest
 
 from harness.api import DecodeContext
 from harness_plugins.decoders.greedy import Greedy
-from harness_plugins.decoders.loop import decode, filter_top_k_top_p, greedy_pick, sampling_pick
+from harness_plugins.decoders._loop import decode, filter_top_k_top_p, greedy_pick, sampling_pick
 from harness_plugins.decoders.top_p import TopP
 
 torch = pytest.importorskip("torch")

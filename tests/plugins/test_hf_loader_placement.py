@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.testing import save_tiny_hf_model
-from harness_plugins.models.hf_handle import load_causal_lm, sharded_launch
+from harness_plugins.models._hf_handle import load_causal_lm, sharded_launch
 
 torch = pytest.importorskip("torch")
 
@@ -19,7 +19,7 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 def greedy(handle) -> list[int]:
-    from harness_plugins.decoders.loop import decode, greedy_pick
+    from harness_plugins.decoders._loop import decode, greedy_pick
 
     context = handle.codec.encode("the cat sat")
     return decode(handle, [context], 12, [0], greedy_pick)[0].output_ids

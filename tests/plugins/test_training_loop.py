@@ -13,13 +13,13 @@ from conftest import tiny_module
 from harness.api import FitContext
 from harness.errors import InputError
 from harness.params import resolve_params
-from harness_plugins.recipes.checkpoint import CHECKPOINT
-from harness_plugins.recipes.curves import heldout_loss_and_entropy
+from harness_plugins.recipes._checkpoint import CHECKPOINT
+from harness_plugins.recipes._curves import heldout_loss_and_entropy
 from harness_plugins.recipes.finetune import EarlyStoppedFinetune
 from harness_plugins.recipes.hyperfit import Hyperfit
 from harness_plugins.recipes.lora import LoRA, late_layers
 from harness_plugins.recipes.pretrain import Pretrain, warmup_cosine
-from harness_plugins.recipes.trainer import epoch_order, plan_updates
+from harness_plugins.recipes._trainer import epoch_order, plan_updates
 
 torch = pytest.importorskip("torch")
 
@@ -252,7 +252,7 @@ def test_warmup_cosine_schedule():
 def test_half_precision_weights_are_trained_in_fp32(tmp_path: Path, caplog, monkeypatch):
     """At lr 1e-6, Adam steps vanish in bf16 weights: the loop keeps fp32 master weights while it trains, then
     casts the fitted model back to the loader's dtype (one model, one dtype: it generates and is stored so)."""
-    from harness_plugins.recipes import trainer
+    from harness_plugins.recipes import _trainer as trainer
 
     handle = new_handle()
     handle.module.to(torch.bfloat16)

@@ -172,7 +172,7 @@ def test_source_hash_follows_same_package_imports_at_any_depth(tmp_path: Path, m
 
 
 def test_bundled_decoders_hash_the_shared_decoding_loop():
-    """Fixing a bug in harness_plugins/decoders/loop.py must recompute greedy's stages."""
+    """Fixing a bug in harness_plugins/decoders/_loop.py must recompute greedy's stages."""
     import ast
 
     from harness_plugins.decoders.greedy import Greedy
@@ -181,7 +181,7 @@ def test_bundled_decoders_hash_the_shared_decoding_loop():
     for node in ast.walk(ast.parse(Path(code_identity._module_file(Greedy.__module__)).read_text())):
         if isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
-    assert "harness_plugins.decoders.loop" in found  # the closure below must therefore include loop.py
+    assert "harness_plugins.decoders._loop" in found  # the closure below must therefore include loop.py
     code_identity.module_source_hash.cache_clear()
     seen: list[str] = []
     real = code_identity._module_file
@@ -196,11 +196,11 @@ def test_bundled_decoders_hash_the_shared_decoding_loop():
     finally:
         code_identity._module_file = real
         code_identity.module_source_hash.cache_clear()
-    assert "harness_plugins.decoders.loop" in seen
+    assert "harness_plugins.decoders._loop" in seen
 
 
 def test_hub_models_are_keyed_by_resolved_commit_and_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from harness_plugins.models.hf_handle import model_fingerprint
+    from harness_plugins.models._hf_handle import model_fingerprint
 
     cache = tmp_path / "hub"
     repo = cache / "models--org--name"
@@ -224,7 +224,7 @@ def test_hub_models_are_keyed_by_resolved_commit_and_files(tmp_path: Path, monke
 
 
 def test_local_model_folder_fingerprint_sees_same_size_weight_edits(tmp_path: Path):
-    from harness_plugins.models.hf_handle import folder_fingerprint
+    from harness_plugins.models._hf_handle import folder_fingerprint
 
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")
     weights = tmp_path / "model.safetensors"
@@ -237,7 +237,7 @@ def test_local_model_folder_fingerprint_sees_same_size_weight_edits(tmp_path: Pa
 
 
 def test_auto_dtype_resolves_per_device():
-    from harness_plugins.models.hf_handle import resolved_dtype_name
+    from harness_plugins.models._hf_handle import resolved_dtype_name
 
     assert resolved_dtype_name("auto", "cpu") == "float32"
     assert resolved_dtype_name("bfloat16", "cpu") == "bfloat16"
