@@ -1,7 +1,8 @@
 """The public API for plugin authors: one base class per plugin kind, plus the objects they exchange.
 
 A plugin is a class with class attributes ``name``, ``description``, ``params`` (a tuple of
-:class:`harness.params.Param`) and ``version``. The core instantiates it with the resolved params
+:class:`harness.params.Param`), ``version`` and ``requires_packages`` (the distributions it needs beyond the
+harness's own, recorded in the manifest). The core instantiates it with the resolved params
 (``plugin.config`` is a plain dict) and calls its methods. Nothing here imports torch: plugins import
 heavy libraries inside their methods, so ``harness plugins`` and ``harness validate`` stay fast.
 """
@@ -17,13 +18,36 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
 from harness import distributed
 from harness.errors import ConfigError, HarnessError, InputError, PluginError, RunError, did_you_mean
 from harness.forward import ForwardOutput, entropy_of, log_probs, model_device, pad_batch, padded_forward, step_stats
-from harness.hookspecs import hookimpl
+from harness.decoding import History, Processor, Transcript, cache_argument, decode, make_generators, pad_id, prefill, rescore, returned_cache, suppress_eos
+from harness.hookspecs import Register, hookimpl
 from harness.params import REQUIRED, Param
 from harness.sampling import derive_seed
 from harness.store import atomic_write_bytes, atomic_write_json, atomic_write_jsonl, atomic_write_text, content_key
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
+
+#: the whole plugin SDK: a plugin (bundled ones included) imports from ``harness.api`` and nothing else of
+#: ``harness``, so the core's other modules can change without breaking plugins (tests/core/test_sdk_boundary.py)
+__all__ = [
+    # plugin kinds and the registration hooks
+    "Plugin", "ModelLoader", "Dataset", "Recipe", "Decoder", "ComposableDecoder", "Metric", "KIND_BASES",
+    "hookimpl", "Register", "Param", "REQUIRED", "MODALITIES",
+    # what plugins receive and return
+    "Codec", "ImageCodec", "ModelHandle", "LoadContext", "ImagePayload", "Document", "FitContext", "FitOutcome",
+    "Generation", "DecodeContext", "MetricContext", "SAMPLE_FIELDS", "OPTIONAL_SAMPLE_FIELDS",
+    # errors (exit code 2 for the user's mistakes) and messages
+    "HarnessError", "ConfigError", "InputError", "PluginError", "RunError", "did_you_mean", "log",
+    # files, keys, seeds, processes
+    "atomic_write_bytes", "atomic_write_json", "atomic_write_jsonl", "atomic_write_text", "content_key",
+    "derive_seed", "distributed",
+    # running a model: one padded forward, its statistics, eval mode
+    "inference", "ForwardOutput", "pad_batch", "padded_forward", "log_probs", "entropy_of", "step_stats",
+    "model_device",
+    # decoding: the composition loop and its parts (harness.decoding)
+    "decode", "Processor", "History", "Transcript", "make_generators", "suppress_eos", "pad_id", "prefill",
+    "rescore", "cache_argument", "returned_cache",
+]  # fmt: skip
 
 log = logging.getLogger("harness")
 
@@ -38,6 +62,9 @@ class Plugin:
     description: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
     version: ClassVar[str] = "1"
+    #: distribution names (as ``pip install`` spells them) this plugin imports beyond the harness's own
+    #: dependencies, e.g. ``("peft",)``; their versions are recorded in the manifest of a benchmark that uses it
+    requires_packages: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: dict[str, Any] | None = None):
         #: the resolved params of this configured instance (schema defaults under what was given)
@@ -92,6 +119,32 @@ class Codec:
         """Token ids of a whole document (what the runner calls); text codecs encode ``doc.text``."""
         return self.encode(doc.text)
 
+    # The modality's rules: what the eval protocol and the training draw mean for this codec's sequences.
+
+    #: the ``eval:`` keys that set this codec's lengths; ``harness validate`` refuses the others
+    length_keys: ClassVar[tuple[str, ...]] = ("context_tokens", "new_tokens")
+    #: defaults filled into the benchmark's ``eval:`` for those keys when left out (None: the schema's own)
+    length_defaults: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def static_eval_lengths(cls, spec: Any) -> tuple[int, int] | None:
+        """The eval lengths when ``spec`` alone decides them (text), else None (they need the loaded codec)."""
+        return int(spec.context_tokens), int(spec.new_tokens)
+
+    def eval_lengths(self, spec: Any) -> tuple[int, int]:
+        """(context tokens, continuation tokens) of the eval protocol ``spec`` (the benchmark's ``eval:``)."""
+        lengths = self.static_eval_lengths(spec)
+        assert lengths is not None, f"{type(self).__name__} overrides static_eval_lengths without eval_lengths"
+        return lengths
+
+    def training_length_problem(self, tokens: int) -> str | None:
+        """Why ``train.tokens`` cannot be this codec's training-sequence length, or None when it can."""
+        return None
+
+    def record_extras(self) -> dict[str, Any]:
+        """Fields every generation record of this codec carries (an image's shape)."""
+        return {}
+
 
 class ImageCodec(Codec):
     """A colour-cluster codec: an image ↔ ``[SOS] + height·width`` cluster ids, row-major.
@@ -139,6 +192,27 @@ class ImageCodec(Codec):
             r, g, b = self.palette[k] if 0 <= k < len(self.palette) else (0.0, 0.0, 0.0)
             out[3 * i : 3 * i + 3] = bytes(int(round(255 * min(max(c, 0.0), 1.0))) for c in (r, g, b))
         return ImagePayload(rows, self.width, 3, bytes(out))
+
+    length_keys: ClassVar[tuple[str, ...]] = ("context_fraction",)
+    length_defaults: ClassVar[dict[str, Any]] = {"context_fraction": 0.25}
+
+    @classmethod
+    def static_eval_lengths(cls, spec: Any) -> tuple[int, int] | None:
+        return None  # they depend on the image size, known from the loaded codec
+
+    def eval_lengths(self, spec: Any) -> tuple[int, int]:
+        """SOS + the first round(context_fraction · height) whole rows as context; the other rows generated."""
+        rows = self.context_rows(spec.context_fraction or self.length_defaults["context_fraction"])
+        return 1 + rows * self.width, (self.height - rows) * self.width
+
+    def training_length_problem(self, tokens: int) -> str | None:
+        whole = 1 + self.height * self.width
+        if tokens == whole:
+            return None
+        return f"the model trains on whole images: set it to {whole} (the start token + {self.height}×{self.width} pixels)"
+
+    def record_extras(self) -> dict[str, Any]:
+        return {"image_shape": [int(self.height), int(self.width)]}
 
     def context_rows(self, fraction: float) -> int:
         """Whole rows given as context for ``fraction`` of the image: round(fraction · height), within [1, height − 1]."""
@@ -203,6 +277,8 @@ class ModelLoader(Plugin):
 
     kind = "model_loader"
     modality: ClassVar[str] = "text"
+    #: the class of the codec it gives: its length rules are checked by ``harness validate`` before any load
+    codec_type: ClassVar[type[Codec]] = Codec
 
     def fingerprint(self) -> str:
         """Extra identity beyond name+params (e.g. a weights hash); cheap, no model load."""
@@ -328,11 +404,24 @@ class Recipe(Plugin):
     kind = "recipe"
     trains: ClassVar[bool] = True
     selects_on_heldout: ClassVar[bool] = False
-    #: defaults for the recipe's ``train:`` block (samples × tokens drawn from the training dataset)
+    #: defaults for the recipe's ``train:`` block (samples × tokens drawn from the training dataset, heldout)
     train_defaults: ClassVar[dict[str, int]] = {"samples": 2000, "tokens": 256}
 
-    def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> "FitOutcome | None":
-        """Change ``handle.module``'s weights in place; return what the fit reports (stored with it)."""
+    @classmethod
+    def train_params(cls) -> tuple[Param, ...]:
+        """The schema of this recipe's ``train:`` block, its defaults from ``train_defaults``: one definition
+        that ``harness validate`` checks a benchmark against and ``harness plugins`` lists."""
+        defaults = cls.train_defaults
+        return (
+            Param("dataset", str, help="training dataset name"),
+            Param("samples", int, default=defaults.get("samples", 2000), min=1, help="training sequences drawn"),
+            Param("tokens", int, default=defaults.get("tokens", 256), min=2, help="tokens per training sequence"),
+            Param("heldout", int, default=defaults.get("heldout", 16), min=0,
+                  help="held-out sequences (same length, other documents) for the fit's curve and early stopping"),
+        )  # fmt: skip
+
+    def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> "FitOutcome":
+        """Change ``handle.module``'s weights in place; return a :class:`FitOutcome` (stored with the fit)."""
         raise NotImplementedError
 
 
@@ -400,6 +489,36 @@ class Decoder(Plugin):
         self, handle: ModelHandle, contexts: list[list[int]], new_tokens: int, ctx: DecodeContext
     ) -> list[Generation]:
         raise NotImplementedError
+
+
+class ComposableDecoder(Decoder):
+    """A decoder that is a list of logits processors plus the final pick, run by :func:`harness.decoding.decode`.
+
+    Because it only contributes processors, it can be combined with others in a benchmark's
+    ``compose:`` list. ``stage`` orders the parts of a composition: ``"adjust"`` (penalties, bans,
+    blocking: they only lower scores) comes before ``"warp"`` (temperature, truncation), since a ban
+    applied after truncation could leave a row without any token. ``samples``: the final pick draws
+    from softmax(scores) with the row's seeded generator (False: argmax); ``deterministic`` follows it.
+    """
+
+    samples: ClassVar[bool] = False
+    stage: ClassVar[str] = "adjust"  # "adjust" | "warp"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.deterministic = not cls.samples
+
+    def processors(self, handle: ModelHandle, contexts: list[list[int]], ctx: DecodeContext) -> list[Processor]:
+        """Fresh processors for one batch (they may keep per-batch state), in the order they apply."""
+        return []
+
+    def generate(
+        self, handle: ModelHandle, contexts: list[list[int]], new_tokens: int, ctx: DecodeContext
+    ) -> list[Generation]:
+        if not contexts:
+            return []
+        processors = self.processors(handle, contexts, ctx)
+        return decode(handle, contexts, new_tokens, ctx.seeds, processors, sample=self.samples, stop_at_eos=ctx.stop_at_eos)
 
 
 # --------------------------------------------------------------------------- metrics

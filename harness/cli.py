@@ -142,13 +142,13 @@ def run(benchmarks: tuple[str, ...], results_root: str, cache_root: str | None, 
         with Reporter(err, quiet=quiet or helper) as reporter:
             runner = Runner(bench, options, reporter)
             if fit_only:
-                runner.fit_all()
+                runner.fit()
             else:
                 summary = runner.run()
         if helper:
             continue
         if fit_only:
-            trained, reused = runner.computed.get("fit", 0), runner.reused.get("fit", 0)
+            trained, reused = runner.book.computed.get("fit", 0), runner.book.reused.get("fit", 0)
             err.print(f"{bench.name}: fits done ({trained} trained, {reused} reused from the cache {cache})", highlight=False)
             continue
         print_leaderboard(summary.results_dir, "rich", Console(width=None if sys.stdout.isatty() else 160))
@@ -163,7 +163,7 @@ def run(benchmarks: tuple[str, ...], results_root: str, cache_root: str | None, 
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @plugin_options
 def plugins(as_json: bool) -> None:
-    """List every registered plugin with its kind, source distribution and parameters."""
+    """List every registered plugin: kind, source distribution, parameters (a recipe's train: block too), needed packages."""
     loaded = _state().plugins()
     entries = [reg.describe() for reg in loaded.registry]
     if as_json:
@@ -173,14 +173,15 @@ def plugins(as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, show_edge=False)
-    for header in ("kind", "name", "source", "params", "description"):
+    for header in ("kind", "name", "source", "params", "needs", "description"):
         table.add_column(header, overflow="fold")
     for e in entries:
-        params = ", ".join(
-            f"{n}: {p['type']}" + ("" if p["required"] else f" = {p['default']!r}") for n, p in e["params"].items()
-        )
+        # a recipe's `train:` block is a schema like any other: its keys listed as train.KEY with their defaults
+        schema = list(e["params"].items()) + [(f"train.{n}", p) for n, p in e.get("train", {}).items()]
+        params = ", ".join(f"{n}: {p['type']}" + ("" if p["required"] else f" = {p['default']!r}") for n, p in schema)
         source = f"{e['distribution']} {e['distribution_version']}" if e["distribution"] else e["plugin"]
-        table.add_row(e["kind"].replace("_", " "), e["name"], source, params or "-", e["description"])
+        needs = ", ".join(e["requires_packages"]) or "-"
+        table.add_row(e["kind"].replace("_", " "), e["name"], source, params or "-", needs, e["description"])
     Console(width=200 if not sys.stdout.isatty() else None).print(table)
 
 
@@ -253,7 +254,7 @@ def score(generations: str, metric_name: str, raw_params: tuple[str, ...], boots
 
         def load_model() -> Any:
             if not loaded:
-                from harness.runner import resolve_device
+                from harness.model_pool import resolve_device
 
                 ctx = LoadContext(device=resolve_device(device), cache_dir=default_cache_dir() / "models")
                 loaded.append(loader.load(ctx))

@@ -39,9 +39,8 @@ EVAL_SCHEMA = (
           help="image models only: share of the image's rows given as context (default 0.25, the paper's); "
                "the rest of the image is generated, so context_tokens/new_tokens do not apply"),
 )
-#: eval keys that describe text lengths; an image benchmark derives them from context_fraction and the image size
+#: eval keys that set lengths: which apply to a model is its codec's rule (``Codec.length_keys``)
 TEXT_LENGTH_KEYS = ("context_tokens", "new_tokens")
-DEFAULT_CONTEXT_FRACTION = 0.25
 TRAIN_KEYS = ("dataset", "samples", "tokens")
 AXES = {"model": "models", "recipe": "recipes", "decoder": "decoders"}
 
@@ -55,13 +54,28 @@ class Component:
     registration: Registration
     params: dict[str, Any]
     train: dict[str, Any] | None = None  # recipes only: {dataset, samples, tokens}
+    #: decoders only: the parts of a ``compose:`` entry (the registration is then harness.composition's)
+    parts: list["Component"] | None = None
 
     @property
     def plugin(self) -> str:
         return self.registration.name
 
+    @property
+    def deterministic(self) -> bool:
+        """Whether one draw per prompt says everything: a composition is when all its parts are."""
+        if self.parts is not None:
+            return all(part.deterministic for part in self.parts)
+        return bool(getattr(self.registration.cls, "deterministic", True))
+
     def instantiate(self) -> Any:
+        if self.parts is not None:
+            return self.registration.cls([part.instantiate() for part in self.parts], {"compose": self.compose_list()})
         return self.registration.cls(self.params)
+
+    def compose_list(self) -> list[dict[str, Any]]:
+        """A composition's parts as written in YAML, defaults filled in (``[]`` for a plain component)."""
+        return [{"plugin": part.plugin, **part.params} for part in self.parts or ()]
 
     def identity(self) -> dict[str, Any]:
         """Everything about this component that decides its outputs (for stage keys): plugin name, version,
@@ -80,6 +94,8 @@ class Component:
         }
         if self.train is not None:
             out["train"] = self.train
+        if self.parts is not None:
+            out["parts"] = [part.identity() for part in self.parts]
         return out
 
     def logging_params(self) -> dict[str, Any]:
@@ -134,12 +150,24 @@ class Benchmark:
     eval: EvalSpec
     cells: list[Cell] = field(default_factory=list)
 
+    def components(self) -> list["Component"]:
+        """Every configured plugin instance, the parts of composed decoders included (manifest, plugin table)."""
+        out: list[Component] = []
+        for section in (self.models, self.datasets, self.recipes, self.decoders, self.metrics):
+            for comp in section.values():
+                out.append(comp)
+                out.extend(comp.parts or [])
+        return out
+
     def resolved(self) -> dict[str, Any]:
         """The config with every default filled in, as recorded in manifest.json."""
 
         def section(items: dict[str, Component], plugin_key: str) -> dict[str, Any]:
             out = {}
             for key, comp in items.items():
+                if comp.parts is not None:
+                    out[key] = {"compose": comp.compose_list()}
+                    continue
                 entry: dict[str, Any] = {plugin_key: comp.plugin, **comp.params}
                 if comp.train is not None:
                     entry["train"] = comp.train
@@ -255,6 +283,11 @@ def _components(
         if not isinstance(entry, dict):
             problems.add(path, f"expected a mapping with `{plugin_key}:`, got {entry!r}")
             continue
+        if section == "decoders" and "compose" in entry:
+            composed = _composed_decoder(key, entry, registry, problems)
+            if composed is not None:
+                out[key] = composed
+            continue
         entry = dict(entry)
         plugin_name = entry.pop(plugin_key, None)
         if plugin_name is None:
@@ -278,6 +311,60 @@ def _components(
     return out
 
 
+def _composed_decoder(key: str, entry: dict, registry: Registry, problems: _Problems) -> Component | None:
+    """A ``compose:`` decoder entry: every part a registered composable decoder with valid params, adjust
+    parts before warp parts (the rules of harness.composition); None when anything is wrong (all reported)."""
+    from harness.composition import ComposedDecoder, composition_problems, core_source
+
+    path = ("decoders", key)
+    ok = True
+    for other in entry:
+        if other != "compose":
+            problems.add(path + (other,), f"a composed decoder has only `compose:` (its parts carry the params); "
+                                          f"move {other!r} into one of the parts")  # fmt: skip
+            ok = False
+    raw = entry["compose"]
+    if not isinstance(raw, list) or not raw:
+        problems.add(path + ("compose",), f"expected a non-empty list of {{plugin: NAME, ...params}} decoders, got {raw!r}")
+        return None
+    parts: list[Component] = []
+    indices: list[int] = []  # each resolved part's position in the YAML list
+    for i, item in enumerate(raw):
+        where = path + ("compose", i)
+        if not isinstance(item, dict):
+            problems.add(where, f"expected a mapping with `plugin:`, got {item!r}")
+            ok = False
+            continue
+        item = dict(item)
+        if "compose" in item:
+            problems.add(where + ("compose",), "compositions do not nest: list every part in one `compose:` list")
+            ok = False
+            continue
+        plugin_name = item.pop("plugin", None)
+        if plugin_name is None:
+            problems.add(where, "missing `plugin:` (the registered decoder name)")
+            ok = False
+            continue
+        reg = registry.find("decoder", str(plugin_name))
+        if reg is None:
+            names = registry.names("decoder")
+            problems.add(where + ("plugin",), f'unknown decoder "{plugin_name}"' + did_you_mean(str(plugin_name), names))
+            ok = False
+            continue
+        params, param_problems = resolve_params(reg.cls.params, item)
+        for name, message in param_problems.items:
+            problems.add(where + (name,), message)
+            ok = False
+        parts.append(Component(f"{key}.compose.{i}", "decoder", reg, params))
+        indices.append(i)
+    for j, message in composition_problems([part.registration.cls for part in parts]) if parts else ():
+        problems.add(path + ("compose", indices[j], "plugin"), message)
+        ok = False
+    if not ok:
+        return None
+    return Component(key, "decoder", Registration("decoder", ComposedDecoder, core_source()), {}, parts=parts)
+
+
 def _train_block(reg: Registration, train: Any, path: tuple, data: dict, problems: _Problems) -> dict | None:
     trains = getattr(reg.cls, "trains", True)
     if not trains and train is None:
@@ -285,15 +372,7 @@ def _train_block(reg: Registration, train: Any, path: tuple, data: dict, problem
     if not isinstance(train, dict):
         problems.add(path + ("train",), f"recipe \"{reg.name}\" needs `train: {{dataset: NAME, samples: N, tokens: T}}`, got {train!r}")
         return None
-    defaults = dict(reg.cls.train_defaults)
-    schema = (
-        Param("dataset", str, help="training dataset name"),
-        Param("samples", int, default=defaults.get("samples", 2000), min=1),
-        Param("tokens", int, default=defaults.get("tokens", 256), min=2),
-        Param("heldout", int, default=defaults.get("heldout", 16), min=0,
-              help="held-out sequences (same length, other documents) for the fit's curve and early stopping"),
-    )
-    resolved, param_problems = resolve_params(schema, train)
+    resolved, param_problems = resolve_params(reg.cls.train_params(), train)
     for name, message in param_problems.items:
         problems.add(path + ("train", name), message)
     datasets = data.get("datasets") or {}
@@ -393,24 +472,28 @@ def _sizes_and_modalities(bench_parts: dict[str, Any], problems: _Problems) -> N
                     )
 
 
-def _image_eval(data: dict, bench_parts: dict[str, Any], spec: "EvalSpec | None", problems: _Problems) -> None:
-    """Image benchmarks take their lengths from eval.context_fraction; text ones must not set it."""
+def _eval_lengths(data: dict, bench_parts: dict[str, Any], spec: "EvalSpec | None", problems: _Problems) -> None:
+    """Each model's codec says which ``eval:`` keys set its lengths (text: context_tokens/new_tokens; images:
+    context_fraction); a length key that none of the benchmark's models uses, or that one of them ignores,
+    is refused, and the codecs' own defaults fill the keys they use."""
     if spec is None:
         return
     raw = data.get("eval") if isinstance(data.get("eval"), dict) else {}
-    modalities = {getattr(m.registration.cls, "modality", "text") for m in bench_parts["models"].values()}
-    if "image" in modalities:
-        for key in TEXT_LENGTH_KEYS:
-            if key in raw:
-                problems.add(
-                    ("eval", key),
-                    "does not apply to image models: the context is the first eval.context_fraction of the image's "
-                    "rows (default 0.25) and the rest of the image is generated; remove it",
-                )
-        if spec.context_fraction is None:
-            spec.context_fraction = DEFAULT_CONTEXT_FRACTION
-    elif spec.context_fraction is not None:
-        problems.add(("eval", "context_fraction"), "applies to image models only (text uses context_tokens/new_tokens)")
+    codecs = {key: m.registration.cls.codec_type for key, m in bench_parts["models"].items()}
+    every_key = {k for codec in codecs.values() for k in codec.length_keys} | set(TEXT_LENGTH_KEYS) | {"context_fraction"}
+    for key in sorted(every_key & set(raw)):
+        ignoring = [m for m, codec in codecs.items() if key not in codec.length_keys]
+        if ignoring:
+            codec = codecs[ignoring[0]]
+            problems.add(
+                ("eval", key),
+                f'does not apply to {codec.modality} models like "{ignoring[0]}": their lengths come from '
+                f"eval.{' and eval.'.join(codec.length_keys)}; remove it",
+            )
+    for codec in codecs.values():
+        for key, default in codec.length_defaults.items():
+            if getattr(spec, key, None) is None and key not in raw:
+                setattr(spec, key, default)
 
 
 def _overlapping_slices(bench_parts: dict[str, Any], problems: _Problems) -> None:
@@ -469,7 +552,7 @@ def load_benchmark(path: Path | str, registry: Registry) -> Benchmark:
     spec = _eval_spec(data, problems)
     cells = _cells(data, parts, problems)
     _sizes_and_modalities(parts, problems)
-    _image_eval(data, parts, spec, problems)
+    _eval_lengths(data, parts, spec, problems)
     _overlapping_slices(parts, problems)
     if problems.items:
         raise ConfigError(problems.items)

@@ -68,7 +68,8 @@ def padded_forward(
         kwargs["output_hidden_states"] = True
     with inference(module):
         out = module(**kwargs)
-    return ForwardOutput(out.logits, mask, out.hidden_states if hidden_states else None)
+    # a bare backbone (no LM head) has no logits: featurizers read its hidden states only
+    return ForwardOutput(getattr(out, "logits", None), mask, out.hidden_states if hidden_states else None)
 
 
 def log_probs(logits: Any) -> Any:

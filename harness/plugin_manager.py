@@ -4,6 +4,8 @@ Discovery follows the pattern of pytest/tox/datasette: entry points in the group
 one by one so a plugin that fails to import is reported and skipped (fatal with ``strict``); plugins
 named in ``HARNESS_DISABLE_PLUGINS`` or ``--disable-plugin`` are not loaded (entry-point names) or
 their registrations are dropped (registered names); ``--plugins FILE.py`` loads a local module.
+Every hook is called through pluggy, one plugin at a time (:func:`call_hook`), here and in
+:func:`harness.testing.registered` alike.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pluggy
 
 from harness import hookspecs
 from harness.errors import InputError, PluginError
+from harness.hookspecs import Register
 from harness.registry import Registry, Source
 
 ENTRY_POINT_GROUP = "harness"
@@ -80,12 +83,29 @@ def _fail(loaded: LoadedPlugins, strict: bool, message: str) -> None:
     loaded.failures.append(message)
 
 
+def new_plugin_manager() -> pluggy.PluginManager:
+    """A pluggy manager that knows the harness hooks (and no plugins yet)."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def call_hook(pm: pluggy.PluginManager, plugin: object, hook_name: str, register: Register) -> None:
+    """Call ``hook_name`` of one registered ``plugin`` through pluggy, the others left out.
+
+    Calling plugins one at a time is what attributes every registration to its source and confines a
+    hook that raises to its own plugin; going through pluggy (not ``getattr``) keeps its hookimpl options
+    and argument checking. The one dispatch path of ``harness`` and of :func:`harness.testing.registered`.
+    """
+    others = [p for p in pm.get_plugins() if p is not plugin]
+    pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+
+
 def load_plugins(options: PluginOptions | None = None) -> LoadedPlugins:
     """Import every plugin and collect its registrations into a fresh :class:`Registry`."""
     options = options or PluginOptions()
     disabled = options.all_disabled()
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
+    pm = new_plugin_manager()
     loaded = LoadedPlugins(Registry())
     modules: list[tuple[Any, Source]] = []
 
@@ -126,9 +146,6 @@ def load_plugins(options: PluginOptions | None = None) -> LoadedPlugins:
     for module, source in modules:
         loaded.sources.append(source)
         for kind, hook_name in hookspecs.HOOK_BY_KIND.items():
-            impl = getattr(module, hook_name, None)
-            if impl is None:
-                continue
 
             def register(cls: Any, _kind: str = kind, _source: Source = source) -> None:
                 if getattr(cls, "name", None) in disabled:
@@ -136,9 +153,9 @@ def load_plugins(options: PluginOptions | None = None) -> LoadedPlugins:
                 loaded.registry.add(_kind, cls, _source)
 
             try:
-                impl(register=register)
+                call_hook(pm, module, hook_name, register)
             except PluginError:
-                raise
+                raise  # a name clash or a non-plugin class: fatal even without --strict-plugins
             except Exception as exc:
                 _fail(loaded, options.strict, f"plugin {source} failed in {hook_name}: {type(exc).__name__}: {exc}")
 

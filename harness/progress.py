@@ -69,17 +69,23 @@ class TaskHandle:
         if reporter._progress is not None:
             self._id = reporter._progress.add_task(description, total=total, info="")
 
-    def update(self, completed: int, info: dict[str, float] | str | None = None) -> None:
+    def update(self, completed: int, info: dict[str, float] | str | None = None, total: int | None = None) -> None:
+        """Show ``completed`` of the total (which a stage may learn late, e.g. a fit's number of updates)."""
+        if total is not None:
+            self.total = total
         if isinstance(info, dict):
             info = "  ".join(f"{k} {v:.4g}" for k, v in info.items())
         if info is not None:
             self.info = info
         self.touched = True
         if self._id is not None:
-            self.reporter._progress.update(self._id, completed=completed, info=self.info)
+            self.reporter._progress.update(self._id, completed=completed, info=self.info, total=self.total)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
 
     def finish(self) -> None:
-        elapsed = time.perf_counter() - self.started
+        elapsed = self.elapsed()
         if self._id is None and self.touched:
             suffix = f"  {self.info}" if self.info else ""
             self.reporter.log(f"{self.description}: done in {elapsed:.1f}s{suffix}")

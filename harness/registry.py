@@ -52,7 +52,11 @@ class Registration:
             "distribution": self.source.distribution,
             "distribution_version": self.source.version,
             "params": {p.name: p.describe() for p in self.cls.params},
+            "requires_packages": list(self.cls.requires_packages),
         }
+        train_params = getattr(self.cls, "train_params", None)
+        if train_params is not None:  # a recipe's `train:` block: listed like its params, with its defaults
+            info["train"] = {p.name: p.describe() for p in train_params()}
         for attr in ("level", "higher_is_better", "requires", "modality", "modalities", "deterministic", "trains"):
             if hasattr(self.cls, attr):
                 value = getattr(self.cls, attr)
@@ -73,6 +77,9 @@ class Registry:
             raise PluginError(f"plugin {source}: registered {cls!r} as a {label}, but it is not a {base.__name__} subclass")
         if not cls.name or not isinstance(cls.name, str):
             raise PluginError(f"plugin {source}: {cls.__name__} has no `name`")
+        needs = cls.requires_packages
+        if not isinstance(needs, (tuple, list)) or not all(isinstance(n, str) and n for n in needs):
+            raise PluginError(f"plugin {source}: {cls.__name__}.requires_packages must be a tuple of distribution names, got {needs!r}")
         existing = self._by_kind[kind].get(cls.name)
         if existing is not None:
             raise PluginError(

@@ -13,63 +13,18 @@ import csv
 import io
 import shutil
 import sys
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Sequence
 
 from harness import __version__
 from harness.api import OPTIONAL_SAMPLE_FIELDS, SAMPLE_FIELDS
+from harness.config import Benchmark
 from harness.curve_plot import plot_curves
 from harness.manifest import git_state, hardware, package_versions
-from harness.sampling import TrainSample
+from harness.run_record import SCORE_HEADER, RecipeOutput, RunRecord, ScoreRow, SpreadRow
 from harness.store import atomic_write_bytes, atomic_write_json, atomic_write_jsonl, atomic_write_text
-
-if TYPE_CHECKING:  # pragma: no cover
-    from harness.config import Benchmark, Cell
-    from harness.runner import Runner, RunSummary
-
-
-@dataclass(frozen=True)
-class ScoreRow:
-    model: str
-    recipe: str
-    decoder: str
-    dataset: str
-    metric: str
-    value: float
-    ci_low: float
-    ci_high: float
-    n: int
-    #: how the interval was made: normal (mean ± 1.96·stderr), bootstrap (over prompts), seeds (range over the
-    #: metric's own seeds, small samples) or point (no interval)
-    interval: str = ""
-    #: a sentence the reader must see with the value (small sample); the leaderboard marks the value with †
-    warning: str = ""
-
-
-SCORE_HEADER = [f.name for f in fields(ScoreRow)]
-
-
-@dataclass(frozen=True)
-class SpreadRow:
-    """A metric computed separately on each sampling draw (seed spread, reported apart from the CI)."""
-
-    model: str
-    recipe: str
-    decoder: str
-    dataset: str
-    metric: str
-    values: list[float]
-
-    @property
-    def mean(self) -> float:
-        return sum(self.values) / len(self.values)
-
-    @property
-    def sd(self) -> float:
-        m = self.mean
-        return (sum((v - m) ** 2 for v in self.values) / (len(self.values) - 1)) ** 0.5
 
 
 def seed_spread_csv(rows: Sequence[SpreadRow]) -> str:
@@ -108,7 +63,7 @@ def scores_csv(rows: Sequence[ScoreRow]) -> str:
     return out.getvalue()
 
 
-def metrics_info(bench: "Benchmark") -> dict[str, dict[str, Any]]:
+def metrics_info(bench: Benchmark) -> dict[str, dict[str, Any]]:
     info = {}
     for key, comp in bench.metrics.items():
         cls = comp.registration.cls
@@ -123,134 +78,129 @@ def metrics_info(bench: "Benchmark") -> dict[str, dict[str, Any]]:
     return info
 
 
-class ResultsWriter:
-    """Collects a run's result files and writes them only when every stage has finished.
+def write_results(root: Path, record: RunRecord) -> None:
+    """Write the results folder of a finished run; the previous run's files stay until this one has finished.
 
-    Until then the results folder keeps the previous run's complete set (a failed or interrupted run
-    never leaves new generations beside old scores); the stage cache holds the finished work.
+    A failed or interrupted run never reaches here, so it never leaves new generations beside old scores
+    (the stage cache holds its finished work).
     """
-
-    def __init__(self, root: Path):
-        self.root = Path(root)
-        self.cells: set[str] = set()
-        self.recipes: set[str] = set()
-        self._pending: list[Callable[[], None]] = []
-        self._image_cells: dict[str, tuple[str, list[dict[str, Any]]]] = {}  # cell id → (model, records)
-
-    def write_train_samples(
-        self, model: str, recipe: str, samples: Sequence[TrainSample], filename: str = "train_samples.jsonl"
-    ) -> None:
-        """The sequences a recipe trained on (or, with another filename, held out for its curve)."""
-        folder = self.root / "recipes" / f"{model}__{recipe}"
-        self.recipes.add(folder.name)
-        rows = [s.to_json() for s in samples]
-        self._pending.append(lambda: atomic_write_jsonl(folder / filename, rows))
-
-    def write_curves(self, model: str, recipe: str, curves: list[dict[str, float]]) -> None:
-        self._pending.append(lambda: self._write_curves(model, recipe, curves))
-
-    def _write_curves(self, model: str, recipe: str, curves: list[dict[str, float]]) -> None:
-        folder = self.root / "recipes" / f"{model}__{recipe}"
-        self.recipes.add(folder.name)
-        columns: list[str] = []
-        for row in curves:
-            columns.extend(k for k in row if k not in columns)
-        first = ("step", "epoch", "train_loss", "heldout_loss", "heldout_entropy", "greedy_ttr")  # the rest: as logged
-        columns = [c for c in first if c in columns] + [c for c in columns if c not in first]
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(curves)
-        atomic_write_text(folder / "curves.csv", out.getvalue())
-        png = plot_curves(curves, title=f"{model} / {recipe}")
-        if png is not None:
-            atomic_write_bytes(folder / "curves.png", png)
-
-    def write_generations(self, cell: "Cell", records: list[dict[str, Any]]) -> None:
-        folder = self.root / "cells" / cell.id
-        self.cells.add(cell.id)
+    root = Path(root)
+    recipe_folders = {f"{r.model}__{r.recipe}" for r in record.recipes}
+    for output in record.recipes:
+        _write_recipe(root / "recipes" / f"{output.model}__{output.recipe}", output)
+    image_cells: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+    for cell, records in record.generations:
         fields = SAMPLE_FIELDS + OPTIONAL_SAMPLE_FIELDS
         ordered = [{k: r[k] for k in fields if k in r} | r for r in records]  # same bytes cached or not
         if any(r.get("image_shape") for r in records):
-            self._image_cells[cell.id] = (cell.model, ordered)
-        self._pending.append(lambda: atomic_write_jsonl(folder / "generations.jsonl", ordered))
-
-    def _prune(self) -> None:
-        """Drop cell/recipe folders of an earlier config: the results dir shows this run only."""
-        for sub, keep in (("cells", self.cells), ("recipes", self.recipes)):
-            folder = self.root / sub
-            if folder.is_dir():
-                for child in folder.iterdir():
-                    if child.is_dir() and child.name not in keep:
-                        shutil.rmtree(child)
-
-    def finish(self, bench: "Benchmark", runner: "Runner", summary: "RunSummary") -> None:
-        from harness.leaderboard import build_table, load_results, render_markdown
-
-        for write in self._pending:
-            write()
-        self._pending.clear()
-        self._prune()
-        info = metrics_info(bench)
-        manifest = {
-            "benchmark": bench.name,
-            "benchmark_file": str(bench.path),
-            "harness_version": __version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": sys.argv,
-            "limit": runner.options.limit,
-            "fresh": runner.options.fresh,
-            "seed": bench.seed,
-            "config": bench.resolved(),
-            "metrics": info,
-            "plugins": plugin_table(bench),
-            "packages": package_versions(),
-            "git": git_state(bench.path.resolve()),
-            "hardware": hardware(runner.device_name or runner.options.device),
-            "data": {key: {"sha256": runner._data_hash.get(key), "documents": len(runner._docs.get(key, []))} for key in bench.datasets},
-            "models": runner._model_facts,
-            "disjointness": runner.disjointness,
-            "stage_keys": runner.stage_keys,
-            "stages": {"computed": summary.computed, "reused": summary.reused},
-            "timings_seconds": {k: round(v, 3) for k, v in summary.timings.items()},
-            "cache_dir": str(runner.cache.root),
-        }
-        atomic_write_text(self.root / "scores.csv", scores_csv(summary.scores))
-        atomic_write_json(self.root / "manifest.json", manifest)
-        scores, loaded_info = load_results(self.root)
-        board = render_markdown(build_table(scores, loaded_info), bench.name)
-        spread_path = self.root / "seed_spread.csv"
-        if runner.seed_spread:
-            atomic_write_text(spread_path, seed_spread_csv(runner.seed_spread))
-            board += "\n" + seed_spread_markdown(runner.seed_spread)
-        else:
-            spread_path.unlink(missing_ok=True)
-        board += self._pictures(bench, runner)
-        atomic_write_text(self.root / "leaderboard.md", board)
-
-    def _pictures(self, bench: "Benchmark", runner: "Runner") -> str:
-        """Image benchmarks: write the grids and return the leaderboard section linking them ("" otherwise)."""
-        from harness.pictures import markdown_section, write_grids
-
-        codecs = {cell: runner._codecs.get(model) for cell, (model, _) in self._image_cells.items()}
-        cells = {cell: records for cell, (_, records) in self._image_cells.items() if codecs[cell] is not None}
-        paths = write_grids(self.root, cells, codecs, bench.eval.datasets) if cells else []  # type: ignore[arg-type]
-        if not paths:
-            return ""
-        return "\n" + markdown_section(paths)
+            image_cells[cell.id] = (cell.model, ordered)
+        atomic_write_jsonl(root / "cells" / cell.id / "generations.jsonl", ordered)
+    _prune(root, {cell.id for cell, _ in record.generations}, recipe_folders)
+    atomic_write_text(root / "scores.csv", scores_csv(record.scores))
+    atomic_write_json(root / "manifest.json", manifest(record))
+    board = _leaderboard(root, record.bench.name)
+    spread_path = root / "seed_spread.csv"
+    if record.seed_spread:
+        atomic_write_text(spread_path, seed_spread_csv(record.seed_spread))
+        board += "\n" + seed_spread_markdown(record.seed_spread)
+    else:
+        spread_path.unlink(missing_ok=True)
+    board += _pictures(root, record, image_cells)
+    atomic_write_text(root / "leaderboard.md", board)
 
 
-def plugin_table(bench: "Benchmark") -> list[dict[str, Any]]:
+def manifest(record: RunRecord) -> dict[str, Any]:
+    bench = record.bench
+    return {
+        "benchmark": bench.name,
+        "benchmark_file": str(bench.path),
+        "harness_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": sys.argv,
+        "limit": record.limit,
+        "fresh": record.fresh,
+        "seed": bench.seed,
+        "config": bench.resolved(),
+        "metrics": metrics_info(bench),
+        "plugins": plugin_table(bench),
+        "packages": package_versions(bench.components()),
+        "git": git_state(bench.path.resolve()),
+        "hardware": hardware(record.device),
+        "data": record.data,
+        "models": record.models,
+        "disjointness": record.disjointness,
+        "stage_keys": record.stage_keys,
+        "stages": {"computed": record.computed, "reused": record.reused},
+        "timings_seconds": {k: round(v, 3) for k, v in record.timings.items()},
+        "cache_dir": record.cache_dir,
+    }
+
+
+def _write_recipe(folder: Path, output: RecipeOutput) -> None:
+    """The sequences a recipe trained on, those held out for its curve, and the curve."""
+    atomic_write_jsonl(folder / "train_samples.jsonl", [s.to_json() for s in output.train_samples])
+    if output.heldout_samples:
+        atomic_write_jsonl(folder / "heldout_samples.jsonl", [s.to_json() for s in output.heldout_samples])
+    if output.curves:
+        _write_curves(folder, f"{output.model} / {output.recipe}", output.curves)
+
+
+def _write_curves(folder: Path, title: str, curves: list[dict[str, float]]) -> None:
+    columns: list[str] = []
+    for row in curves:
+        columns.extend(k for k in row if k not in columns)
+    first = ("step", "epoch", "train_loss", "heldout_loss", "heldout_entropy", "greedy_ttr")  # the rest: as logged
+    columns = [c for c in first if c in columns] + [c for c in columns if c not in first]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(curves)
+    atomic_write_text(folder / "curves.csv", out.getvalue())
+    png = plot_curves(curves, title=title)
+    if png is not None:
+        atomic_write_bytes(folder / "curves.png", png)
+
+
+def _prune(root: Path, cells: set[str], recipes: set[str]) -> None:
+    """Drop cell/recipe folders of an earlier config: the results dir shows this run only."""
+    for sub, keep in (("cells", cells), ("recipes", recipes)):
+        folder = root / sub
+        if folder.is_dir():
+            for child in folder.iterdir():
+                if child.is_dir() and child.name not in keep:
+                    shutil.rmtree(child)
+
+
+def _leaderboard(root: Path, name: str) -> str:
+    from harness.leaderboard import build_table, load_results, render_markdown
+
+    scores, loaded_info = load_results(root)
+    return render_markdown(build_table(scores, loaded_info), name)
+
+
+def _pictures(root: Path, record: RunRecord, image_cells: dict[str, tuple[str, list[dict[str, Any]]]]) -> str:
+    """Image benchmarks: write the grids and return the leaderboard section linking them ("" otherwise)."""
+    from harness.pictures import markdown_section, write_grids
+
+    codecs = {cell: record.codecs.get(model) for cell, (model, _) in image_cells.items()}
+    cells = {cell: records for cell, (_, records) in image_cells.items() if codecs[cell] is not None}
+    paths = write_grids(root, cells, codecs, record.bench.eval.datasets) if cells else []  # type: ignore[arg-type]
+    if not paths:
+        return ""
+    return "\n" + markdown_section(paths)
+
+
+def plugin_table(bench: Benchmark) -> list[dict[str, Any]]:
     seen: dict[tuple[str, str], dict[str, Any]] = {}
-    for section in (bench.models, bench.datasets, bench.recipes, bench.decoders, bench.metrics):
-        for comp in section.values():
-            reg = comp.registration
-            seen[(reg.kind, reg.name)] = {
-                "kind": reg.kind,
-                "name": reg.name,
-                "version": reg.cls.version,
-                "plugin": reg.source.plugin,
-                "distribution": reg.source.distribution,
-                "distribution_version": reg.source.version,
-            }
+    for comp in bench.components():
+        reg = comp.registration
+        seen[(reg.kind, reg.name)] = {
+            "kind": reg.kind,
+            "name": reg.name,
+            "version": reg.cls.version,
+            "plugin": reg.source.plugin,
+            "distribution": reg.source.distribution,
+            "distribution_version": reg.source.version,
+            "requires_packages": list(reg.cls.requires_packages),
+        }
     return list(seen.values())

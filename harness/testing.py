@@ -271,20 +271,19 @@ def run_benchmark(
 def registered(module: Any) -> dict[str, list[type[Plugin]]]:
     """Call every ``harness_register_*`` hook a plugin module implements; the classes it registers, per kind.
 
-    The module goes through pluggy exactly as an entry point does, so a misspelt hook name fails here.
+    The module goes through pluggy and the same per-plugin dispatch as an entry point
+    (:func:`harness.plugin_manager.call_hook`), so a misspelt hook name or a wrong argument fails here.
     """
-    import pluggy
-
     from harness import hookspecs
+    from harness.plugin_manager import call_hook, new_plugin_manager
 
-    manager = pluggy.PluginManager(hookspecs.PROJECT)
-    manager.add_hookspecs(hookspecs)
+    manager = new_plugin_manager()
     manager.register(module)
     manager.check_pending()
     out: dict[str, list[type[Plugin]]] = {}
     for kind, hook in hookspecs.HOOK_BY_KIND.items():
         got: list[type[Plugin]] = []
-        getattr(manager.hook, hook)(register=got.append)
+        call_hook(manager, module, hook, got.append)
         if got:
             out[kind] = got
     return out

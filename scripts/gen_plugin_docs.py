@@ -43,12 +43,20 @@ each hook receives a `register` callback, called once per plugin class. Names ar
 everything installed (a clash is an error naming both sources); a module that fails to import is skipped with a
 warning (fatal with `--strict-plugins`); `--disable-plugin NAME` or `HARNESS_DISABLE_PLUGINS` skips a plugin.
 
-**Lifecycle.** The core reads each class's `name`, `description`, `version` and `params` without instantiating
-it (so `harness plugins` and `harness validate` import no torch: import heavy libraries inside methods). For a
+**Lifecycle.** The core reads each class's `name`, `description`, `version`, `params` and `requires_packages`
+without instantiating it (so `harness plugins` and `harness validate` import no torch: import heavy libraries inside methods). For a
 run it instantiates the class with the params resolved from YAML (schema defaults under the given values), as
 `plugin.config`, and calls the method of its kind. `version` and the resolved params are part of every cache key
 downstream of the plugin: bump `version` whenever a change alters results.
 """
+
+SDK_INTRO = """\
+A plugin imports from `harness.api` and from no other module of `harness`: that module re-exports everything a
+plugin needs (base classes, `Param`, the errors, atomic writes, `content_key`, `derive_seed`, the `distributed`
+helpers, `hookimpl`, the forward/entropy helpers and the decoding loop), so the core's other modules can change
+without breaking a plugin. The bundled plugins are held to the same rule by `tests/core/test_sdk_boundary.py`.
+A plugin lists the distributions it imports beyond the harness's own dependencies in `requires_packages`;
+`harness plugins` shows them and a benchmark's `manifest.json` records their versions. Its `__all__`:"""
 
 TESTING_INTRO = """\
 ## Testing a plugin
@@ -82,8 +90,215 @@ Keep the stage cache out of the user's home in tests: set `HARNESS_CACHE` to a t
 fixture in your `conftest.py`; `run_benchmark` itself always uses `tmp_path/cache`). Reference:
 """
 
+#: one complete plugin module per hook, shown under the hook on the page; tests/core/test_plugin_docs.py takes
+#: them from the committed page and runs them together in one benchmark through harness.testing
+HOOK_EXAMPLES = {
+    "harness_register_model_loaders": """\
+\"\"\"random-gpt2: a 2-layer random-init GPT-2 over UTF-8 bytes, so it needs no download.\"\"\"
+
+from pathlib import Path
+
+from harness.api import Codec, LoadContext, ModelHandle, ModelLoader, Param, hookimpl
+
+
+class Bytes(Codec):
+    \"\"\"UTF-8 bytes shifted by 2: id 0 pads, id 1 ends a text.\"\"\"
+
+    eos_token_id = 1
+    pad_token_id = 0
+
+    def encode(self, text: str) -> list[int]:
+        return [b + 2 for b in text.encode("utf-8")]
+
+    def decode(self, ids) -> str:
+        return bytes(i - 2 for i in ids if i >= 2).decode("utf-8", errors="replace")
+
+    def fingerprint(self) -> str:
+        return "utf8+2"  # part of every data stage key: change it when encode() changes
+
+
+class SafetensorsHandle(ModelHandle):
+    \"\"\"The fit cache stores and restores fitted weights through these two methods.\"\"\"
+
+    def save_weights(self, directory: Path) -> None:
+        from safetensors.torch import save_model
+
+        directory.mkdir(parents=True, exist_ok=True)
+        save_model(self.module, str(directory / "model.safetensors"))
+
+    def load_weights(self, directory: Path) -> None:
+        from safetensors.torch import load_model
+
+        load_model(self.module, str(directory / "model.safetensors"))
+
+
+class RandomGPT2(ModelLoader):
+    name = "random-gpt2"
+    description = "A random-init 2-layer GPT-2 over bytes (seeded): a loader with no files."
+    params = (Param("seed", int, default=0, help="init seed"), Param("width", int, default=32, min=8))
+
+    def load(self, ctx: LoadContext) -> ModelHandle:
+        import torch  # heavy imports inside methods: `harness plugins` stays fast
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        torch.manual_seed(self.option("seed"))
+        config = GPT2Config(vocab_size=258, n_embd=self.option("width"), n_layer=2, n_head=4, n_positions=256,
+                            bos_token_id=1, eos_token_id=1, pad_token_id=0)
+        module = GPT2LMHeadModel(config).to(ctx.device).eval()
+        return SafetensorsHandle(module, Bytes(), device=ctx.device)
+
+
+@hookimpl
+def harness_register_model_loaders(register):
+    register(RandomGPT2)
+""",
+    "harness_register_datasets": """\
+\"\"\"random-words: documents of seeded random words, each with an id that is stable across runs.\"\"\"
+
+import random
+
+from harness.api import Dataset, Document, Param, hookimpl
+
+WORDS = "amber basalt cedar delta ember fjord glacier heron iris juniper kestrel lagoon".split()
+
+
+class RandomWords(Dataset):
+    name = "random-words"
+    description = "Documents of seeded random words (a dataset computed, not read)."
+    params = (
+        Param("documents", int, default=30, min=1),
+        Param("words", int, default=50, min=1, help="words per document"),
+        Param("seed", int, default=0),
+    )
+
+    def documents(self):
+        for i in range(self.option("documents")):
+            rng = random.Random(f"{self.option('seed')}/{i}")  # one stream per document: ids keep their text
+            yield Document(id=f"doc-{i}", text=" ".join(rng.choice(WORDS) for _ in range(self.option("words"))))
+
+
+@hookimpl
+def harness_register_datasets(register):
+    register(RandomWords)
+""",
+    "harness_register_recipes": """\
+\"\"\"sgd-steps: plain SGD on the whole training set for a fixed number of steps.\"\"\"
+
+from harness.api import FitOutcome, Param, Recipe, hookimpl
+
+
+class SGDSteps(Recipe):
+    name = "sgd-steps"
+    description = "Full-batch SGD for a fixed number of steps; logs the training loss per step."
+    train_defaults = {"samples": 8, "tokens": 24}  # the `train:` block's defaults (heldout: 16)
+    params = (
+        Param("lr", float, default=0.05, min=0.0, exclusive_min=True),
+        Param("steps", int, default=3, min=1),
+    )
+
+    def fit(self, handle, sequences, ctx):
+        import torch
+
+        torch.manual_seed(ctx.seed)  # a fit depends on (weights, sequences, seed) only
+        module, steps = handle.module, self.option("steps")
+        optimizer = torch.optim.SGD(module.parameters(), lr=self.option("lr"))
+        batch = torch.tensor(sequences, device=handle.device)
+        module.train()
+        for step in range(1, steps + 1):
+            loss = module(input_ids=batch, labels=batch).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            value = float(loss.detach())
+            ctx.curve({"step": step, "train_loss": value})  # one row of curves.csv
+            ctx.progress(step, steps, {"loss": value})
+        module.eval()
+        return FitOutcome(steps=steps, facts={"last_train_loss": value})  # stored with the fit
+
+
+@hookimpl
+def harness_register_recipes(register):
+    register(SGDSteps)
+""",
+    "harness_register_decoders": """\
+\"\"\"argmax-by-hand: greedy decoding written out, one full forward per step (for reading, not for speed).\"\"\"
+
+from harness.api import Decoder, Generation, hookimpl, padded_forward, step_stats
+
+
+class ArgmaxByHand(Decoder):
+    name = "argmax-by-hand"
+    description = "Greedy decoding with one padded forward per new token (no KV cache)."
+    deterministic = True
+
+    def generate(self, handle, contexts, new_tokens, ctx):
+        eos, pad = handle.codec.eos_token_id, handle.codec.pad_token_id or 0
+        rows = [list(c) for c in contexts]
+        out = [Generation(output_ids=[]) for _ in contexts]
+        for _ in range(new_tokens):
+            live = [i for i, g in enumerate(out) if not g.stopped_at_eos]
+            if not live:
+                break
+            logits = padded_forward(handle.module, [rows[i] for i in live], pad).logits[:, -1, :]
+            entropy, top1 = step_stats(logits)  # statistics of the raw distribution
+            scores = logits.float().clone()
+            if eos is not None and not ctx.stop_at_eos:
+                scores[:, eos] = float("-inf")  # the fixed-length policy: EOS is never chosen
+            picks = scores.argmax(-1).tolist()
+            for k, row in enumerate(live):
+                if ctx.stop_at_eos and picks[k] == eos:
+                    out[row].stopped_at_eos = True  # EOS is not part of the output
+                    continue
+                out[row].output_ids.append(picks[k])
+                out[row].step_entropy.append(float(entropy[k]))
+                out[row].step_top1.append(float(top1[k]))
+                rows[row].append(picks[k])
+        return out
+
+
+@hookimpl
+def harness_register_decoders(register):
+    register(ArgmaxByHand)
+""",
+    "harness_register_metrics": """\
+\"\"\"distinct-tokens: the share of distinct token ids in each continuation.\"\"\"
+
+from harness.api import Metric, hookimpl
+
+
+class DistinctTokens(Metric):
+    name = "distinct-tokens"
+    description = "Distinct token ids / tokens per continuation (mean over continuations)."
+    level = "sample"  # one value per record; the runner reports the mean with a 95% interval
+    higher_is_better = True
+    requires = ("output_ids",)  # the record fields it reads: checked before scoring
+    modalities = ("text", "image")
+    definition = "len(set(output_ids)) / len(output_ids) per continuation; empty continuations are skipped"
+
+    def score_samples(self, samples):
+        return [len(set(s["output_ids"])) / len(s["output_ids"]) for s in samples if s["output_ids"]]
+
+
+@hookimpl
+def harness_register_metrics(register):
+    register(DistinctTokens)
+""",
+}
+
+EXAMPLES_INTRO = """\
+Each hook below ends with a complete plugin module: save it as a file and try it with
+`harness --plugins FILE.py plugins`, or use it in a benchmark (`harness --plugins FILE.py run bench.yaml`).
+The test suite runs the five of them together in one benchmark.
+"""
+
+
+def example_marker(hook: str) -> str:
+    """The invisible line before a hook's example on the page (how the docs test finds the code)."""
+    return f"<!-- example: {hook} -->"
+
+
 #: documented in this order where harness.api defines them
-OBJECTS = ("Codec", "ImageCodec", "ImagePayload", "ModelHandle", "inference", "LoadContext", "Document", "FitContext", "Generation",
+OBJECTS = ("Codec", "ImageCodec", "ImagePayload", "ModelHandle", "inference", "LoadContext", "Document", "FitContext", "FitOutcome", "Generation",
            "DecodeContext", "MetricContext")  # fmt: skip
 
 
@@ -197,6 +412,8 @@ def _methods(cls: type) -> list[str]:
     fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
     out = []
     for name, member in cls.__dict__.items():
+        if isinstance(member, classmethod):  # documented as called: on the class, without ``cls``
+            member = getattr(cls, name)
         if name.startswith("_") or name in fields or not callable(member) or inspect.isclass(member):
             continue
         out.append(f"- `{name}{_signature(member)}`" + (": " + _doc(member).replace("\n", " ") if _doc(member) else ""))
@@ -223,10 +440,14 @@ def render() -> str:
     for kind, hook in hookspecs.HOOK_BY_KIND.items():
         base = api.KIND_BASES[kind]
         out.append(f"| `{hook}(register)` | {kind.replace('_', ' ')}s | `harness.api.{base.__name__}` |")
-    out.append("")
+    out += ["", EXAMPLES_INTRO]
     for hook in hookspecs.HOOK_BY_KIND.values():
         spec = getattr(hookspecs, hook)
         out += [f"### `{hook}{_signature(spec)}`", "", _doc(spec), ""]
+        out += ["Example:", "", example_marker(hook), "```python", HOOK_EXAMPLES[hook].rstrip("\n"), "```", ""]
+
+    out += ["## The SDK (`harness.api`)", "", SDK_INTRO, ""]
+    out += [", ".join(f"`{name}`" for name in api.__all__) + ".", ""]
 
     out += ["## What every plugin has (`harness.api.Plugin`)", "", _doc(api.Plugin), ""]
     out += [f"Constructed by the core as `{{Kind}}{_signature(api.Plugin)}`; `self.config` holds the resolved params.", ""]

@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     from harness.api import DecodeContext
     from harness_plugins.decoders.citation_blocked import CitationBlocked
     from harness_plugins.decoders.greedy import Greedy
-    from harness_plugins.decoders._loop import left_pad, model_device, pad_id
+    from harness.api import model_device, pad_batch
+    from harness.decoding import pad_id
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     new = args.new_tokens
 
     # 1. our greedy vs transformers' generate; 2. citation-blocked vs greedy — timed in interleaved rounds
-    ids, mask, _ = left_pad(contexts, pad_id(handle), device)
+    ids, mask, _ = pad_batch(contexts, pad_id(handle), device, "left")
     config = transformers.GenerationConfig(do_sample=False, max_new_tokens=new, pad_token_id=pad_id(handle), eos_token_id=eos)
 
     def hf() -> Any:
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             "blocked_s_per_token": blocked_per_token,
             "overhead": blocked_per_token / greedy_per_token - 1.0,
             "generated_tokens": blocked_tokens,
-            "blocked_steps": sum(g.blocked_steps or 0 for g in blocked),
+            "blocked_steps": sum(g.extras.get("blocked_steps", 0) for g in blocked),
         },
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "python": platform.python_version()},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},

@@ -8,7 +8,7 @@ and hf-images (CIFAR-10 via ``datasets``).
 
 from __future__ import annotations
 
-from harness import hookimpl
+from harness.api import hookimpl
 from harness_plugins.datasets.digits import Digits
 from harness_plugins.datasets.embedded_fiction import EmbeddedFiction
 from harness_plugins.datasets.embedded_news import EmbeddedNews

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator
 
-from harness.api import Document, ImagePayload
-from harness.errors import InputError
-from harness.params import Param
+from harness.api import Document, ImagePayload, InputError, Param
 
 SLICE_PARAMS = (
     Param("start", int, default=0, min=0, help="first image (index into the source, in its order)"),

@@ -11,9 +11,7 @@ from harness_plugins.datasets._images import (
     documents,
 )
 
-from harness.api import Dataset, Document
-from harness.errors import InputError
-from harness.params import Param
+from harness.api import Dataset, Document, InputError, Param
 
 
 class Digits(Dataset):
@@ -22,6 +20,7 @@ class Digits(Dataset):
     name = "digits"
     description = "scikit-learn's handwritten digits (1,797 8×8 grey images, offline); label = the digit."
     version = "1"
+    requires_packages = ("scikit-learn",)
     modality = "image"
     params: tuple[Param, ...] = SLICE_PARAMS + GREY_PARAMS
 

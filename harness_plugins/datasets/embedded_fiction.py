@@ -18,9 +18,7 @@ import gzip
 from pathlib import Path
 from typing import Iterator
 
-from harness.api import Dataset, Document
-from harness.errors import InputError, did_you_mean
-from harness.params import Param
+from harness.api import Dataset, Document, InputError, Param, did_you_mean
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "austen"
 #: the vendored novels, in the order documents are yielded

@@ -9,9 +9,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from harness.api import Dataset, Document
-from harness.errors import InputError
-from harness.params import Param
+from harness.api import Dataset, Document, InputError, Param
 
 NEWS_FILE = "lee_background.cor"
 _SPACE = re.compile(r"\s+")
@@ -23,6 +21,7 @@ class EmbeddedNews(Dataset):
     name = "embedded-news"
     description = "300 ABC news articles (Lee et al. 2005 corpus) read from the gensim 4.4.0 wheel; offline"
     version = "1"
+    requires_packages = ("gensim",)
     modality = "text"
     params = (
         Param("min_words", int, default=20, min=0, help="skip articles with fewer whitespace-separated words"),

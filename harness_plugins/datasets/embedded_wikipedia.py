@@ -12,9 +12,7 @@ import importlib.util
 from pathlib import Path
 from typing import Iterator
 
-from harness.api import Dataset, Document
-from harness.errors import InputError
-from harness.params import Param
+from harness.api import Dataset, Document, InputError, Param
 
 WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 INSTALL_HINT = "install the embedded data: pip install --no-deps gensim==4.4.0"
@@ -82,6 +80,7 @@ class EmbeddedWikipedia(Dataset):
         "wiki markup cleaned to plain prose; offline"
     )
     version = "1"
+    requires_packages = ("gensim",)
     modality = "text"
     params = (
         Param("min_words", int, default=50, min=0, help="skip articles with fewer whitespace-separated words after cleaning"),

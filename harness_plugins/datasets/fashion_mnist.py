@@ -13,9 +13,7 @@ from harness_plugins.datasets._images import (
     documents,
 )
 
-from harness.api import Dataset, Document
-from harness.errors import InputError
-from harness.params import Param
+from harness.api import Dataset, Document, InputError, Param
 
 DEFAULT_DIR = "/usr/share/datasets/fashion-mnist"
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")

@@ -16,9 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Iterator
 
-from harness.api import Dataset, Document
-from harness.errors import InputError
-from harness.params import Param
+from harness.api import Dataset, Document, InputError, Param
 
 #: a WikiText top-level title row: " = Title = " (but not " = = Section = = ")
 _WIKITEXT_TITLE = re.compile(r"^\s*=\s+(?!=)(.*?[^=\s])\s+=\s*$")
@@ -42,6 +40,7 @@ class HFTextDataset(Dataset):
         "needs `pip install datasets` and network or a cached copy"
     )
     version = "1"
+    requires_packages = ("datasets",)
     modality = "text"
     params = (
         Param("path", str, help='dataset path or hub id, e.g. "wikitext"'),

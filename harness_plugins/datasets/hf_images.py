@@ -15,9 +15,7 @@ from harness_plugins.datasets._images import (
 )
 from harness_plugins.datasets.hf_datasets import load_hub_split
 
-from harness.api import Dataset, Document
-from harness.errors import InputError
-from harness.params import Param
+from harness.api import Dataset, Document, InputError, Param
 
 
 class HFImages(Dataset):
@@ -26,6 +24,7 @@ class HFImages(Dataset):
     name = "hf-images"
     description = "Images from a Hugging Face dataset (default uoft-cs/cifar10, column img); needs `datasets` + hub."
     version = "1"
+    requires_packages = ("datasets",)
     modality = "image"
     params: tuple[Param, ...] = (
         Param("path", str, default="uoft-cs/cifar10", help="hub id or local dataset path"),

@@ -24,9 +24,7 @@ import re
 from pathlib import Path
 from typing import ClassVar, Iterator
 
-from harness.api import Dataset, Document
-from harness.errors import InputError
-from harness.params import Param
+from harness.api import Dataset, Document, InputError, Param
 
 _BLANK_LINE = re.compile(r"^\s*$")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")

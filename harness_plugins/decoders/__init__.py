@@ -1,11 +1,11 @@
-"""Decoders: greedy, sampling baselines, penalties, search and the citation blocker, on shared loops.
+"""Decoders: greedy, sampling baselines, penalties and the citation blocker as compositions; two searches.
 
 Every decoder continues a batch of contexts and reports per-step statistics of the raw model
 distribution; sampled ones draw with one generator per row (seeded from (seed, prompt id)), so a
 continuation never depends on the batch it ran in. See docs/decoders.md for the pinned definitions.
 """
 
-from harness import hookimpl
+from harness.api import hookimpl
 from harness_plugins.decoders.beam import Beam
 from harness_plugins.decoders.citation_blocked import CitationBlocked
 from harness_plugins.decoders.contrastive import Contrastive

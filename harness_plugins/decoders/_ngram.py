@@ -11,8 +11,8 @@ import hashlib
 from array import array
 from typing import Any, Callable, Collection, Iterable, Sequence
 
-from harness.api import Codec
-from harness_plugins.decoders._loop import History, ban
+from harness.api import Codec, History
+from harness_plugins.decoders._loop import ban
 
 
 class NGramIndex:
@@ -163,14 +163,17 @@ class NoRepeatNGram:
 class CitationBlocker:
     """Forbid reproducing any (k+1)-gram of the training sequences (see ``citation_blocked``).
 
-    ``counts[row]`` is the number of steps at which the ban changed the row's argmax.
+    ``counts[row]`` is the number of steps at which the ban removed the row's most likely token among the
+    scores it was given (under greedy: the ban changed the pick); reported as ``blocked_steps``.
     """
 
-    def __init__(self, index: NGramIndex, include_context: bool, starts_word: Callable[[int], bool] | None):
+    def __init__(
+        self, index: NGramIndex, include_context: bool, starts_word: Callable[[int], bool] | None, rows: int = 0
+    ):
         self.index = index
         self.include_context = include_context
         self.starts_word = starts_word
-        self.counts: list[int] = []
+        self.counts: list[int] = [0] * rows
 
     def banned(self, history: History, row: int) -> list[int]:
         followers = self.index.followers(history.tail(row, self.index.order, self.include_context))
@@ -200,3 +203,6 @@ class CitationBlocker:
             if best[row] in banned:
                 self.counts[row] += 1
         return ban(scores, rows, tokens)
+
+    def row_extras(self) -> list[dict[str, Any]]:
+        return [{"blocked_steps": count} for count in self.counts]

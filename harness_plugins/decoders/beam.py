@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from harness.api import DecodeContext, Decoder, Generation, ModelHandle
-from harness.params import Param
-from harness_plugins.decoders._loop import left_pad, model_device, pad_id, rescore
+from harness.api import DecodeContext, Decoder, Generation, ModelHandle, Param, model_device, pad_batch, pad_id, rescore
 
 
 class Beam(Decoder):
@@ -37,7 +35,7 @@ class Beam(Decoder):
         module = handle.module
         pad = pad_id(handle)
         eos = handle.codec.eos_token_id
-        input_ids, mask, _ = left_pad(contexts, pad, model_device(module))
+        input_ids, mask, _ = pad_batch(contexts, pad, model_device(module), "left")
         config = GenerationConfig(
             do_sample=False,
             num_beams=self.option("num_beams"),

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from harness.api import Codec, DecodeContext, Decoder, Generation, ModelHandle
-from harness.errors import InputError
-from harness.params import Param
-from harness_plugins.decoders._loop import decode, greedy_pick
+from harness.api import Codec, ComposableDecoder, DecodeContext, InputError, ModelHandle, Param, Processor
 from harness_plugins.decoders._ngram import CitationBlocker, NGramIndex, sequences_hash, word_start_rule
 
 #: how many training-set indexes one decoder instance keeps (one per fitted model it decodes for)
 INDEX_CACHE_SIZE = 4
 
 
-class CitationBlocked(Decoder):
+class CitationBlocked(ComposableDecoder):
     """Definition (k = ``window``): greedy decoding where, at every step, if the row's last k tokens
     occur in the training sequences followed by token t, t's logit is set to −inf before the argmax.
     So no (k+1)-gram of the training sequences is ever produced.
@@ -32,13 +29,16 @@ class CitationBlocked(Decoder):
       training set and cached on the decoder instance, keyed by a SHA-256 of the sequences; a call
       with the very list object of the previous call (the runner passes one list to every batch)
       reuses its index without rehashing, so that list must not be mutated in between.
-    * ``Generation.blocked_steps`` counts the steps at which the ban changed the row's argmax.
+    * ``blocked_steps`` (``Generation.extras``) counts the steps at which the ban changed the row's argmax
+      (EOS already suppressed under the fixed-length policy). In a composition the blocker runs in the
+      "adjust" stage, before any temperature or truncation, on the scores of the parts before it; with a
+      sampling part, it counts the steps at which the ban removed the most likely remaining token.
     """
 
     name = "citation-blocked"
     description = "Greedy that never reproduces a (window+1)-gram of the recipe's training sequences."
     version = "1"
-    deterministic = True
+    stage = "adjust"
     params = (
         Param("window", int, default=5, min=1, help="k: the last k tokens are looked up in the training data"),
         Param("word_boundary", bool, default=False, help="ban only tokens that start a new word (let a word finish)"),
@@ -74,7 +74,7 @@ class CitationBlocked(Decoder):
             self._word_rule = (codec, word_start_rule(codec))
         return self._word_rule[1]
 
-    def generate(self, handle: ModelHandle, contexts: list[list[int]], new_tokens: int, ctx: DecodeContext) -> list[Generation]:
+    def processors(self, handle: ModelHandle, contexts: list[list[int]], ctx: DecodeContext) -> list[Processor]:
         if ctx.train_sequences is None:
             raise InputError(
                 "citation-blocked needs a recipe that trains: it blocks the recipe's training sequences, and this "
@@ -83,9 +83,4 @@ class CitationBlocked(Decoder):
             )
         index = self.index_for(ctx.train_sequences)
         rule = self.word_rule(handle.codec) if self.option("word_boundary") else None
-        blocker = CitationBlocker(index, self.option("include_context"), rule)
-        gens = decode(handle, contexts, new_tokens, ctx.seeds, greedy_pick, [blocker], stop_at_eos=ctx.stop_at_eos)
-        counts = blocker.counts or [0] * len(gens)
-        for gen, count in zip(gens, counts):
-            gen.blocked_steps = count
-        return gens
+        return [CitationBlocker(index, self.option("include_context"), rule, rows=len(contexts))]

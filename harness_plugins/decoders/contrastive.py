@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.api import DecodeContext, Decoder, Generation, ModelHandle, inference
-from harness.params import Param
-from harness_plugins.decoders._loop import (
+from harness.api import (
+    DecodeContext,
+    Decoder,
+    Generation,
+    ModelHandle,
+    Param,
+    Transcript,
     cache_argument,
-    left_pad,
+    inference,
     model_device,
     pad_id,
+    prefill,
     returned_cache,
     step_stats,
     suppress_eos,
@@ -54,30 +59,25 @@ def contrastive_decode(
         return []
     module = handle.module
     device = model_device(module)
-    pad = pad_id(handle)
     eos = handle.codec.eos_token_id
     batch = len(contexts)
     rows = torch.arange(batch, device=device)
-    input_ids, mask, positions = left_pad(contexts, pad, device)
-    outputs: list[list[int]] = [[] for _ in range(batch)]
-    entropies: list[list[float]] = [[] for _ in range(batch)]
-    top1s: list[list[float]] = [[] for _ in range(batch)]
-    alive = torch.ones(batch, dtype=torch.bool, device=device)
+    transcript = Transcript(batch, device, eos, stop_at_eos)
     cache_kw = cache_argument(module)
     with inference(module):
-        out = module(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, output_hidden_states=True)
+        out, mask, positions = prefill(module, contexts, pad_id(handle), hidden_states=True)
         hidden = unit(out.hidden_states[-1].float())  # [B, L, H], aligned with `mask`
         logits = out.logits[:, -1, :].float()
         cache = returned_cache(out)
         next_pos = positions[:, -1:] + 1
-        for _ in range(new_tokens):
+        for step in range(new_tokens):
             entropy, top1 = step_stats(logits)  # raw statistics, EOS mass included
             scores = logits if stop_at_eos else suppress_eos(logits, eos)  # EOS: probability 0, never a candidate
             k = min(top_k, logits.shape[-1] - (0 if stop_at_eos or eos is None else 1))
             top_probs, top_ids = torch.softmax(scores, dim=-1).topk(k, dim=-1)  # [B, k]
             # run every row's k candidates as one batch of B·k single-token continuations
             cache.batch_repeat_interleave(k)
-            step_mask = torch.cat([mask, alive.long().unsqueeze(-1)], dim=-1)
+            step_mask = torch.cat([mask, transcript.alive.long().unsqueeze(-1)], dim=-1)
             cand = module(
                 input_ids=top_ids.reshape(-1, 1),
                 attention_mask=step_mask.repeat_interleave(k, dim=0),
@@ -88,14 +88,8 @@ def contrastive_decode(
             )
             cand_hidden = unit(cand.hidden_states[-1][:, -1, :].float()).view(batch, k, -1)
             selected = contrastive_select(top_probs, cand_hidden, hidden, mask, alpha)
-            chosen = top_ids[rows, selected]
-            stopped = (chosen == eos) if (stop_at_eos and eos is not None) else torch.zeros_like(alive)
-            for row in torch.nonzero(alive & ~stopped).flatten().tolist():
-                outputs[row].append(int(chosen[row]))
-                entropies[row].append(float(entropy[row]))
-                top1s[row].append(float(top1[row]))
-            alive = alive & ~stopped
-            if not bool(alive.any()):
+            transcript.record(top_ids[rows, selected], entropy, top1)
+            if transcript.finished or step == new_tokens - 1:
                 break
             flat = rows * k + selected
             cache = returned_cache(cand)
@@ -104,8 +98,7 @@ def contrastive_decode(
             hidden = torch.cat([hidden, cand_hidden[rows, selected].unsqueeze(1)], dim=1)
             mask = step_mask
             next_pos = next_pos + 1
-    ended = (~alive).tolist()
-    return [Generation(outputs[i], entropies[i], top1s[i], stopped_at_eos=bool(ended[i])) for i in range(batch)]
+    return transcript.generations()
 
 
 class Contrastive(Decoder):

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import logging
 import math
-from functools import partial
 from typing import Any
 
-from harness.api import DecodeContext, Decoder, Generation, ModelHandle
-from harness.errors import InputError
-from harness.params import Param
-from harness_plugins.decoders._loop import decode, model_device, padded_logits, sampling_pick, scale_temperature, step_stats
+from harness.api import (
+    ComposableDecoder,
+    DecodeContext,
+    InputError,
+    ModelHandle,
+    Param,
+    Processor,
+    entropy_of,
+    log_probs,
+    model_device,
+    pad_id,
+    padded_forward,
+)
+from harness_plugins.decoders._loop import RowTemperature
 
 log = logging.getLogger("harness")
 
@@ -28,7 +37,7 @@ def mean_entropy_at(logits: Any, groups: Any, counts: Any, log_temperature: Any)
     import torch
 
     temperature = log_temperature.exp()[groups].unsqueeze(-1)
-    entropy, _ = step_stats(logits / temperature)
+    entropy = entropy_of(log_probs(logits / temperature))
     return torch.zeros_like(log_temperature).index_add(0, groups, entropy) / counts
 
 
@@ -57,18 +66,19 @@ def context_logits(handle: ModelHandle, contexts: list[list[int]]) -> tuple[Any,
     """Raw float32 next-token logits at every real context position ([N, V]) and each position's row ([N])."""
     import torch
 
-    logits, mask = padded_logits(handle, contexts)
+    forward = padded_forward(handle.module, contexts, pad_id(handle), side="left")
+    logits, mask = forward.logits.float(), forward.mask
     real = mask.bool()
     rows = torch.arange(len(contexts), device=mask.device).unsqueeze(-1).expand_as(mask)
     return logits[real], rows[real]
 
 
-class EntropyMatchedTemperature(Decoder):
+class EntropyMatchedTemperature(ComposableDecoder):
     """Definition: for each prompt (``calibration: prompt``) or for the whole batch (``calibration:
     batch``), bisect the temperature T in [min_temperature, max_temperature] so that the mean entropy
     (nats) of softmax(logits / T) over the next-token distributions at every context position equals
     ``target_entropy``; then sample from softmax(logits / T) (full vocabulary, the row's own generator).
-    The chosen T is recorded per row (``Generation.temperature``). If the target is not reachable within
+    The chosen T is recorded per row (``temperature`` in ``Generation.extras``, rounded to 6 decimals). If the target is not reachable within
     ``tolerance`` nats inside the temperature range, the nearer bound is used and a warning is logged.
 
     ``target_entropy`` comes from a *reference* model's measured entropy, typically the hyperfitted
@@ -85,7 +95,8 @@ class EntropyMatchedTemperature(Decoder):
     name = "entropy-matched-temperature"
     description = "Sample at the temperature whose mean next-token entropy on the contexts equals a target."
     version = "1"
-    deterministic = False
+    samples = True
+    stage = "warp"
     params = (
         Param("target_entropy", float, min=0.0, help="mean next-token entropy (nats) to match, e.g. a hyperfitted model's"),
         Param("min_temperature", float, default=0.05, min=0.0, exclusive_min=True, help="lowest temperature tried"),
@@ -115,15 +126,7 @@ class EntropyMatchedTemperature(Decoder):
                 )
         return temps.tolist() if per_prompt else temps.tolist() * len(contexts)
 
-    def generate(self, handle: ModelHandle, contexts: list[list[int]], new_tokens: int, ctx: DecodeContext) -> list[Generation]:
-        import torch
-
+    def processors(self, handle: ModelHandle, contexts: list[list[int]], ctx: DecodeContext) -> list[Processor]:
         if not contexts:
             return []
-        temps = self.temperatures(handle, contexts)
-        column = torch.tensor(temps, dtype=torch.float32, device=model_device(handle.module)).unsqueeze(-1)
-        pick = sampling_pick(partial(scale_temperature, temperature=column))
-        gens = decode(handle, contexts, new_tokens, ctx.seeds, pick, stop_at_eos=ctx.stop_at_eos)
-        for gen, t in zip(gens, temps):
-            gen.temperature = t
-        return gens
+        return [RowTemperature(self.temperatures(handle, contexts), model_device(handle.module))]

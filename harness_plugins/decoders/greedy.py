@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from harness.api import DecodeContext, Decoder, Generation, ModelHandle
-from harness_plugins.decoders._loop import decode, greedy_pick
+from harness.api import ComposableDecoder
 
 
-class Greedy(Decoder):
+class Greedy(ComposableDecoder):
+    """Definition: no processors; the argmax of the raw logits (EOS suppressed unless ``stop_at_eos``)."""
+
     name = "greedy"
     description = "Argmax at every step; deterministic."
     version = "1"
-    deterministic = True
     params = ()
-
-    def generate(self, handle: ModelHandle, contexts: list[list[int]], new_tokens: int, ctx: DecodeContext) -> list[Generation]:
-        return decode(handle, contexts, new_tokens, ctx.seeds, greedy_pick, stop_at_eos=ctx.stop_at_eos)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from harness.api import DecodeContext, Decoder, Generation, ModelHandle
-from harness.params import Param
-from harness_plugins.decoders._loop import decode, greedy_pick
+from harness.api import ComposableDecoder, DecodeContext, ModelHandle, Param, Processor
 from harness_plugins.decoders._ngram import NoRepeatNGram
 
 
-class NoRepeatNGramGreedy(Decoder):
+class NoRepeatNGramGreedy(ComposableDecoder):
     """Definition: at each step, let s be the row's sequence (context + output with ``include_context``,
     else the output only); every token t such that (last n−1 tokens of s, t) already occurs as an n-gram
     in s gets logit −inf; then argmax. With ``include_context`` this is transformers'
@@ -17,12 +15,11 @@ class NoRepeatNGramGreedy(Decoder):
     name = "no-repeat-ngram"
     description = "Greedy that bans every token completing an n-gram already in the sequence."
     version = "1"
-    deterministic = True
+    stage = "adjust"
     params = (
         Param("n", int, default=3, min=1, help="n-gram size that may occur only once"),
         Param("include_context", bool, default=True, help="n-grams of the prompt count too (as transformers)"),
     )
 
-    def generate(self, handle: ModelHandle, contexts: list[list[int]], new_tokens: int, ctx: DecodeContext) -> list[Generation]:
-        processor = NoRepeatNGram(self.option("n"), self.option("include_context"))
-        return decode(handle, contexts, new_tokens, ctx.seeds, greedy_pick, [processor], stop_at_eos=ctx.stop_at_eos)
+    def processors(self, handle: ModelHandle, contexts: list[list[int]], ctx: DecodeContext) -> list[Processor]:
+        return [NoRepeatNGram(self.option("n"), self.option("include_context"))]

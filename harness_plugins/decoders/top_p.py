@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from functools import partial
-
-from harness.api import DecodeContext, Decoder, Generation, ModelHandle
-from harness.params import Param
-from harness_plugins.decoders._loop import decode, filter_top_k_top_p, sampling_pick
+from harness.api import ComposableDecoder, DecodeContext, ModelHandle, Param, Processor
+from harness_plugins.decoders._loop import top_p_warps
 
 
-class TopP(Decoder):
+class TopP(ComposableDecoder):
     name = "top-p"
     description = "Nucleus sampling: temperature, then top-k, then the smallest token set with mass ≥ p."
     version = "1"
-    deterministic = False
+    samples = True
+    stage = "warp"
     params = (
         Param("p", float, default=0.9, min=0.0, max=1.0, exclusive_min=True, help="nucleus mass"),
         Param("temperature", float, default=0.7, min=0.0, exclusive_min=True, help="softmax temperature"),
         Param("top_k", int, default=50, min=0, help="keep only the k most likely tokens first (0 = off)"),
     )
 
-    def generate(self, handle: ModelHandle, contexts: list[list[int]], new_tokens: int, ctx: DecodeContext) -> list[Generation]:
-        transform = partial(
-            filter_top_k_top_p, temperature=self.option("temperature"), top_k=self.option("top_k"), top_p=self.option("p")
-        )
-        return decode(handle, contexts, new_tokens, ctx.seeds, sampling_pick(transform), stop_at_eos=ctx.stop_at_eos)
+    def processors(self, handle: ModelHandle, contexts: list[list[int]], ctx: DecodeContext) -> list[Processor]:
+        return list(top_p_warps(self.option("temperature"), self.option("top_k"), self.option("p")))

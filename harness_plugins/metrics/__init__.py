@@ -8,7 +8,7 @@ Only light modules are imported here; sacrebleu and numpy are imported inside th
 
 from __future__ import annotations
 
-from harness.hookspecs import Register, hookimpl
+from harness.api import Register, hookimpl
 
 from .dataset_bleu import DatasetBLEU
 from .dataset_overlap import DatasetOverlap

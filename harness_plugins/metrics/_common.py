@@ -7,16 +7,26 @@ from __future__ import annotations
 
 from typing import Any, Hashable, Sequence
 
-from harness.api import Metric
-from harness.params import Param
+from harness.api import Metric, Param
 
-#: what a "token" is for the n-gram metrics: whitespace-separated words of output_text, or the model's token ids
+#: what a "token" is for the lexical and repetition metrics (the one vocabulary they all share): the whitespace
+#: separated words of output_text, or the model's generated token ids (output_ids)
 UNITS = ("words", "token-ids")
+#: the record field each unit reads
+UNIT_FIELDS = {"words": "output_text", "token-ids": "output_ids"}
+#: what `unit` means, for the definitions of metrics that take it (one wording everywhere)
+UNIT_RULE = (
+    "Units (`unit`): token-ids = output_ids, the generated token ids (context excluded; the evaluated model's "
+    "tokenizer); words = output_text.split(), the whitespace-separated words of output_text (case-sensitive, "
+    "punctuation attached), so unit=words needs only output_text."
+)
 #: cached per-text statistics kept per metric instance (a corpus and its bootstrap resamples fit easily)
 CACHE_LIMIT = 200_000
 
 
 def unit_param(default: str) -> Param:
+    """The `unit` param of every lexical/repetition metric: same name, choices and meaning; only the default
+    differs (each metric keeps the unit its published definition uses, so committed scores stay as they are)."""
     return Param(
         "unit", str, default=default, choices=UNITS,
         help="'words': whitespace-separated tokens of output_text (str.split()); 'token-ids': output_ids",
@@ -25,16 +35,10 @@ def unit_param(default: str) -> Param:
 
 def unit_field(unit: str) -> str:
     """The record field a unit reads."""
-    if unit == "words":
-        return "output_text"
-    if unit == "token-ids":
-        return "output_ids"
-    raise ValueError(f"unknown unit {unit!r}; choose from {UNITS}")
-
-
-def set_unit_requires(metric: Metric) -> None:
-    """Point the instance's ``requires`` at the field its configured unit reads."""
-    metric.requires = (unit_field(str(metric.option("unit"))),)
+    try:
+        return UNIT_FIELDS[unit]
+    except KeyError:
+        raise ValueError(f"unknown unit {unit!r}; choose from {UNITS}") from None
 
 
 def units_of(metric_name: str, rec: dict[str, Any], position: int, unit: str) -> list[Any]:
@@ -54,6 +58,28 @@ def units_of(metric_name: str, rec: dict[str, Any], position: int, unit: str) ->
             f"token ids, got {type(value).__name__}"
         )
     return list(value)
+
+
+class UnitMetric(Metric):
+    """Base of the metrics with the shared `unit` param (declare ``unit_param(default)`` in ``params``).
+
+    ``requires`` is per instance: the class attribute names the default unit's field, and each configured
+    instance reads only the field of its own unit, so ``harness score --param unit=words`` accepts a text-only
+    JSONL and ``unit=token-ids`` one with only output_ids.
+    """
+
+    def __init__(self, config: dict[str, Any] | None = None):
+        super().__init__(config)
+        self.requires = (unit_field(self.unit),)
+
+    @property
+    def unit(self) -> str:
+        """The configured unit ("words" or "token-ids")."""
+        return str(self.option("unit"))
+
+    def units(self, rec: dict[str, Any], position: int) -> list[Any]:
+        """The record's tokens in this instance's unit."""
+        return units_of(self.name, rec, position, self.unit)
 
 
 def stopped_at_eos(rec: dict[str, Any]) -> bool:
@@ -165,14 +191,12 @@ def per_text_shares(values: list[float], total: int) -> list[float]:
     return [v * len(values) / total for v in values]
 
 
-class PooledNgramMetric(Metric):
+class PooledNgramMetric(UnitMetric):
     """Base for corpus metrics over the pooled n-grams of every text (distinct-n, n-gram entropy)."""
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__(config)
-        set_unit_requires(self)
         self._index = NgramIndex(int(self.option("n")))
 
     def _texts(self, samples: list[dict[str, Any]]) -> list[list[Any]]:
-        unit = str(self.option("unit"))
-        return [units_of(self.name, rec, i, unit) for i, rec in enumerate(samples)]
+        return [self.units(rec, i) for i, rec in enumerate(samples)]

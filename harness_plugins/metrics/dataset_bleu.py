@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Sequence
 
-from harness.api import Metric
-from harness.params import Param
+from harness.api import Metric, Param
 
 from ._common import training_sequences, units_of
 from .self_bleu import SMOOTH_METHODS, _bleu, _closest_other_length, sacrebleu_tokenizer
@@ -124,7 +123,9 @@ class DatasetBLEU(Metric):
         "eval.stop_at_eos: true): a continuation with no tokens is not scored (its BLEU of 0 would credit it as "
         "copying nothing) and the interval's n counts the scored ones; a short continuation is scored as it is "
         "(penalised for its length only with brevity_penalty=true). Computed exactly against the full training "
-        "set (no subsampling); equal to sacrebleu to 1e-9."
+        "set (no subsampling); equal to sacrebleu to 1e-9. Units: fixed by `tokenize`, not by the `unit` param of "
+        "the lexical metrics: the default tokenize=ids is the token-ids unit; the text tokenizers are sacrebleu's "
+        "(13a splits punctuation off words), not the words unit (output_text.split())."
     )
 
     def __init__(self, config: dict[str, Any] | None = None):

@@ -141,7 +141,8 @@ OVERLAP_RULE = (
     "(MetricContext.train_sequences; runs never span two training sequences); 0 if no id occurs in training. "
     "Computed exactly (generalized suffix automaton over the continuations, training streamed once). Short and empty rows (only under eval.stop_at_eos: true): a continuation that "
     "stopped at EOS is measured over the ids it has; an empty continuation has no overlap to measure and is not "
-    "counted (an overlap of 0 would credit it as copying nothing)."
+    "counted (an overlap of 0 would credit it as copying nothing). Units: always token ids (no `unit` param): the "
+    "training sequences it compares with are token ids."
 )
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.api import Metric
-from harness.params import Param
+from harness.api import Metric, Param
 
 from ._common import per_text_shares
 from .dataset_overlap import OVERLAP_RULE, OverlapCache

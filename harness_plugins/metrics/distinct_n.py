@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.params import Param
+from harness.api import Param
 
 from ._common import POOLED_SHORT_ROWS, PooledNgramMetric, per_text_shares, unit_param
 

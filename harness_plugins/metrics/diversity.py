@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.api import Metric
-from harness.params import Param
+from harness.api import Param
 
-from ._common import POOLED_SHORT_ROWS, set_unit_requires, unit_param
+from ._common import POOLED_SHORT_ROWS, UnitMetric, unit_param
 from .rep_n import SIMCTG_HELP, PooledNgramStats, rep_percent
 
 ORDERS = (2, 3, 4)
 
 
-class Diversity(Metric):
+class Diversity(UnitMetric):
     """Π_{n=2..4} (1 − rep-n/100), with rep-n as the ``rep-n`` metric defines it; higher = more diverse."""
 
     name = "diversity"
@@ -42,12 +41,11 @@ class Diversity(Metric):
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__(config)
-        set_unit_requires(self)
         self._stats = PooledNgramStats(self, ORDERS)
 
     def score_corpus(self, samples: list[dict[str, Any]]) -> float:
         compat = bool(self.option("simctg_compat"))
         value = 1.0
-        for unique, total in self._stats.pooled(samples, str(self.option("unit")), compat):
+        for unique, total in self._stats.pooled(samples, compat):
             value *= 1.0 - rep_percent(unique, total, compat) / 100.0
         return value

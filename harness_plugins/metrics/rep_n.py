@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Hashable
 
-from harness.api import Metric
-from harness.params import Param
+from harness.api import Param
 
-from ._common import CACHE_LIMIT, POOLED_SHORT_ROWS, content_key, ngrams, set_unit_requires, unit_param, units_of
+from ._common import CACHE_LIMIT, POOLED_SHORT_ROWS, UnitMetric, content_key, ngrams, unit_param
 
 SIMCTG_HELP = (
     "match SimCTG's evaluation.py: skip the last n-gram of every text (its `while end_idx < len(tokens)` loop) "
@@ -18,16 +17,16 @@ SIMCTG_HELP = (
 class PooledNgramStats:
     """Per-text (distinct n-grams, n-grams) pairs for several orders, cached by content for bootstrap resamples."""
 
-    def __init__(self, metric: Metric, orders: tuple[int, ...]):
+    def __init__(self, metric: UnitMetric, orders: tuple[int, ...]):
         self.metric = metric
         self.orders = orders
         self._cache: dict[tuple[Hashable, bool], tuple[tuple[int, int], ...]] = {}
 
-    def pooled(self, samples: list[dict[str, Any]], unit: str, skip_last: bool) -> list[tuple[int, int]]:
-        """[(Σ_texts distinct_n, Σ_texts total_n) for n in orders]."""
+    def pooled(self, samples: list[dict[str, Any]], skip_last: bool) -> list[tuple[int, int]]:
+        """[(Σ_texts distinct_n, Σ_texts total_n) for n in orders], in the metric's unit."""
         sums = [[0, 0] for _ in self.orders]
         for i, rec in enumerate(samples):
-            tokens = units_of(self.metric.name, rec, i, unit)
+            tokens = self.metric.units(rec, i)
             key = (content_key(tokens), skip_last)
             stats = self._cache.get(key)
             if stats is None:
@@ -52,7 +51,7 @@ def rep_percent(unique: int, total: int, simctg_compat: bool) -> float:
     return round(value, 2) if simctg_compat else value
 
 
-class RepN(Metric):
+class RepN(UnitMetric):
     """Corpus-pooled repetition rate of n-grams (percent); lower = less repetitive."""
 
     name = "rep-n"
@@ -83,10 +82,9 @@ class RepN(Metric):
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__(config)
-        set_unit_requires(self)
         self._stats = PooledNgramStats(self, (int(self.option("n")),))
 
     def score_corpus(self, samples: list[dict[str, Any]]) -> float:
         compat = bool(self.option("simctg_compat"))
-        [(unique, total)] = self._stats.pooled(samples, str(self.option("unit")), compat)
+        [(unique, total)] = self._stats.pooled(samples, compat)
         return rep_percent(unique, total, compat)

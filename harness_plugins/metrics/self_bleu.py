@@ -14,8 +14,7 @@ from bisect import bisect_left
 from collections import Counter
 from typing import Any, Hashable, Sequence
 
-from harness.api import Metric
-from harness.params import Param
+from harness.api import Metric, Param
 
 #: sacrebleu tokenizer names, plus "ids": output_ids joined by single spaces, tokenized by sacrebleu's "none"
 TOKENIZERS = ("13a", "none", "intl", "char", "ids")
@@ -243,7 +242,10 @@ class SelfBLEU(Metric):
         "eval.stop_at_eos: true): a row cut to no tokens by EOS is neither a hypothesis nor a reference (its BLEU of 0 "
         "would credit it as maximally diverse) and N counts the non-empty texts (in the bootstrap, each "
         "non-empty text's BLEU_i is scaled by (all texts) / N and an empty one contributes 0); a short text is "
-        "scored as it is, with BLEU's brevity penalty against the closest other length."
+        "scored as it is, with BLEU's brevity penalty against the closest other length. Units: fixed by "
+        "`tokenize`, not by the `unit` param of the lexical metrics: BLEU's tokens are sacrebleu's (13a splits "
+        "punctuation off words), so they are not the words unit (output_text.split()); tokenize=ids is the "
+        "token-ids unit."
     )
 
     def __init__(self, config: dict[str, Any] | None = None):

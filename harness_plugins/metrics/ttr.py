@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.api import Metric
-from harness.params import Param
+from harness.api import Param
 
-from ._common import set_unit_requires, stopped_at_eos, unit_param, units_of
+from ._common import UnitMetric, stopped_at_eos, unit_param
 
 DEFAULT_WINDOW = 96
 
 
-class TypeTokenRatio(Metric):
-    """TTR on model token ids (not words), so it is tokenizer-specific but needs no text normalisation."""
+class TypeTokenRatio(UnitMetric):
+    """TTR on model token ids by default (the paper's; tokenizer-specific, no text normalisation), or on words."""
 
     name = "ttr"
     description = (
@@ -47,18 +46,13 @@ class TypeTokenRatio(Metric):
         "every continuation has the same new_tokens tokens."
     )
 
-    def __init__(self, config: dict[str, Any] | None = None):
-        super().__init__(config)
-        set_unit_requires(self)
-
     def score_samples(self, samples: list[dict[str, Any]]) -> list[float]:
         window = int(self.config.get("window", DEFAULT_WINDOW))
         if window < 1:
             raise ValueError(f"ttr: window must be >= 1, got {window}")
-        unit = str(self.option("unit"))
         out: list[float] = []
         for i, rec in enumerate(samples):
-            units = units_of(self.name, rec, i, unit)
+            units = self.units(rec, i)
             if not units or (len(units) < window and stopped_at_eos(rec)):
                 continue  # no full window: not scored (see the definition)
             out.append(_ttr(units, window))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from harness.api import Metric
-from harness.params import Param
+from harness.api import Param
 
-from ._common import stopped_at_eos, units_of
+from ._common import UNIT_RULE, UnitMetric, stopped_at_eos, unit_param
 
 
 def window_positions(length: int, window: int, stride: int) -> list[int]:
@@ -23,13 +22,14 @@ def windowed_ttr(ids: Sequence[Any], p: int, window: int) -> float:
     return len(set(part)) / len(part) if part else 0.0
 
 
-class TTRCurve(Metric):
+class TTRCurve(UnitMetric):
     """Mean over texts of the mean windowed TTR along each continuation; ``curve`` gives the per-position means."""
 
     name = "ttr-curve"
     description = (
-        "TTR of the trailing `window` generated token ids, measured every `stride` tokens as the continuation "
-        "grows (the paper's TTR-by-position appendix curve); the value is the mean over positions, then texts."
+        "TTR of the trailing `window` generated token ids (or words, with unit=words), measured every `stride` "
+        "units as the continuation grows (the paper's TTR-by-position appendix curve); the value is the mean over "
+        "positions, then texts."
     )
     level = "sample"
     higher_is_better = True
@@ -37,8 +37,9 @@ class TTRCurve(Metric):
     modalities = ("text", "image")
     version = "1"
     params = (
-        Param("window", int, default=96, min=1, help="length of the trailing window of token ids"),
-        Param("stride", int, default=16, min=1, help="distance in generated tokens between measured positions"),
+        Param("window", int, default=96, min=1, help="length of the trailing window, in units (token ids or words)"),
+        Param("stride", int, default=16, min=1, help="distance in generated units between measured positions"),
+        unit_param("token-ids"),
     )
     definition = (
         "For a continuation with generated token ids x_1..x_L (output_ids, context excluded), measure at the end "
@@ -53,8 +54,10 @@ class TTRCurve(Metric):
         "it). A fraction in [0, 1]. Short and empty rows: a continuation that stopped at EOS (stopped_at_eos, "
         "only under eval.stop_at_eos: true) is measured at the grid positions it reached; one that stopped "
         "before `window` tokens has no full window and is not scored, and an empty continuation is never "
-        "scored; the interval's n counts the scored continuations."
-    )
+        "scored; the interval's n counts the scored continuations. Default unit=token-ids; with unit=words, "
+        "x_1..x_L are the L words of output_text and window, stride and p count words (a full-length continuation "
+        "with fewer than `window` words is used whole). "
+    ) + UNIT_RULE
 
     def _settings(self) -> tuple[int, int]:
         window, stride = int(self.option("window")), int(self.option("stride"))
@@ -66,7 +69,7 @@ class TTRCurve(Metric):
         window, stride = self._settings()
         out: list[float] = []
         for i, rec in enumerate(samples):
-            ids = units_of(self.name, rec, i, "token-ids")
+            ids = self.units(rec, i)
             if not ids or (len(ids) < window and stopped_at_eos(rec)):
                 continue  # no full window: not scored (see the definition)
             values = [windowed_ttr(ids, p, window) for p in window_positions(len(ids), window, stride)]
@@ -79,7 +82,7 @@ class TTRCurve(Metric):
         sums: dict[int, float] = {}
         counts: dict[int, int] = {}
         for i, rec in enumerate(samples):
-            ids = units_of(self.name, rec, i, "token-ids")
+            ids = self.units(rec, i)
             if len(ids) < window:
                 continue
             for p in window_positions(len(ids), window, stride):

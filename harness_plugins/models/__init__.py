@@ -1,6 +1,6 @@
 """Model loaders: Hugging Face causal LMs, the embedded offline default, and ImageGPT (images)."""
 
-from harness import hookimpl
+from harness.api import hookimpl
 from harness_plugins.models.embedded_smollm2 import EmbeddedSmolLM2
 from harness_plugins.models.hf_causal_lm import HFCausalLM
 from harness_plugins.models.imagegpt import ImageGPT

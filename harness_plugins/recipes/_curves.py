@@ -16,33 +16,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.api import ModelHandle, inference
+from harness.api import ModelHandle, decode, entropy_of, log_probs, model_device, pad_batch, pad_id, padded_forward
 
 
-def heldout_loss_and_entropy(module: Any, sequences: list[list[int]], batch_size: int) -> tuple[float, float]:
-    """Mean teacher-forced loss and predictive entropy over all next-token positions (nats)."""
-    import torch
+def heldout_loss_and_entropy(module: Any, sequences: list[list[int]], batch_size: int, pad: int = 0) -> tuple[float, float]:
+    """Mean teacher-forced loss and predictive entropy over all next-token positions (nats).
 
-    device = next(module.parameters()).device
+    Right-padded batches through ``harness.forward`` (the held-out sequences share one length, so nothing is
+    padded in practice; a shorter one would only count its real positions)."""
+    device = model_device(module)
     loss_sum = entropy_sum = 0.0
     count = 0
-    with inference(module):
-        for start in range(0, len(sequences), batch_size):
-            batch = torch.tensor(sequences[start : start + batch_size], dtype=torch.long, device=device)
-            logits = module(input_ids=batch).logits[:, :-1].float()
-            logp = torch.log_softmax(logits, dim=-1)
-            targets = batch[:, 1:]
-            loss_sum += float(-logp.gather(-1, targets.unsqueeze(-1)).sum())
-            entropy_sum += float(-(logp.exp() * logp).sum())
-            count += targets.numel()
+    for start in range(0, len(sequences), batch_size):
+        chunk = sequences[start : start + batch_size]
+        forward = padded_forward(module, chunk, pad, side="right")
+        logp = log_probs(forward.logits[:, :-1])
+        real = forward.mask[:, 1:].bool()  # a position counts when the token it predicts is real
+        targets = pad_batch(chunk, pad, device, side="right")[0][:, 1:]
+        loss_sum += float(-logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)[real].sum())
+        entropy_sum += float(entropy_of(logp)[real].sum())
+        count += int(real.sum())
     return loss_sum / count, entropy_sum / count
 
 
 def greedy_ttr(handle: ModelHandle, contexts: list[list[int]], new_tokens: int) -> float:
-    """Mean type-token ratio of greedy continuations (token ids)."""
-    from harness_plugins.decoders._loop import decode, greedy_pick
-
-    generations = decode(handle, contexts, new_tokens, [0] * len(contexts), greedy_pick)
+    """Mean type-token ratio of greedy continuations (token ids), by the decoding loop every decoder runs on."""
+    generations = decode(handle, contexts, new_tokens, [0] * len(contexts))
     ratios = [len(set(g.output_ids)) / len(g.output_ids) for g in generations if g.output_ids]
     return sum(ratios) / len(ratios) if ratios else float("nan")
 
@@ -62,7 +61,9 @@ class CurveMonitor:
         row: dict[str, float] = {}
         if not self.heldout:
             return row
-        row["heldout_loss"], row["heldout_entropy"] = heldout_loss_and_entropy(module, self.heldout, self.batch_size)
+        row["heldout_loss"], row["heldout_entropy"] = heldout_loss_and_entropy(
+            module, self.heldout, self.batch_size, pad_id(handle)
+        )
         length = min(self.context_tokens, max(1, len(self.heldout[0]) // 2))  # short sequences: their first half
         contexts = [seq[:length] for seq in self.heldout[: self.contexts]]
         # context + continuation stay within the training length, hence within the model's positions

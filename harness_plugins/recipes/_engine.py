@@ -12,7 +12,7 @@ import contextlib
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness import distributed
+from harness.api import distributed
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 

@@ -14,10 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from harness import distributed
-from harness.api import FitContext, ModelHandle, log
-from harness.errors import InputError
-from harness.sampling import derive_seed
+from harness.api import FitContext, FitOutcome, InputError, ModelHandle, derive_seed, distributed, log
 
 from harness_plugins.recipes._checkpoint import Checkpointer, LoopState
 from harness_plugins.recipes._curves import CurveMonitor
@@ -113,8 +110,8 @@ def make_optimizer(config: dict[str, Any], parameters: list[Any]) -> Any:
 
 
 def train(handle: ModelHandle, sequences: list[list[int]], ctx: FitContext, config: dict[str, Any],
-          options: LoopOptions | None = None) -> dict[str, Any]:  # fmt: skip
-    """Fit ``handle.module`` in place; return a summary for the manifest (updates, early stop, best step)."""
+          options: LoopOptions | None = None) -> FitOutcome:  # fmt: skip
+    """Fit ``handle.module`` in place; return what the fit record keeps (updates, early stop, best step)."""
     import torch
 
     options = options or LoopOptions()
@@ -217,9 +214,10 @@ def train(handle: ModelHandle, sequences: list[list[int]], ctx: FitContext, conf
         optimizer.zero_grad(set_to_none=True)
         if config["gradient_checkpointing"]:
             handle.module.gradient_checkpointing_disable()
-    summary: dict[str, Any] = {
+    facts: dict[str, Any] = {
         "updates": state.step, "planned_updates": total, "world_size": engine.world, "resumed_from_update": resumed_from,
     }  # fmt: skip
-    if options.patience is not None:
-        summary |= {"best_step": state.best_step, "best_heldout_loss": state.best_loss, "stopped_early": state.stopped_early}
-    return summary
+    if options.patience is None:
+        return FitOutcome(steps=state.step, facts=facts)
+    facts |= {"best_step": state.best_step, "best_heldout_loss": state.best_loss, "stopped_early": state.stopped_early}
+    return FitOutcome(steps=state.step, selected_step=state.best_step, facts=facts)

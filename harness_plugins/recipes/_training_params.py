@@ -10,7 +10,7 @@ A recipe that selects weights on curve points (``finetune``'s early stopping) ke
 
 from __future__ import annotations
 
-from harness.params import Param
+from harness.api import Param
 
 from harness_plugins.recipes._engine import PRECISIONS
 

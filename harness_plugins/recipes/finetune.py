@@ -8,11 +8,7 @@ held-out loss is measured at every curve point (before training and every ``curv
 
 from __future__ import annotations
 
-from typing import Any
-
-from harness.api import FitContext, ModelHandle, Recipe
-from harness.errors import InputError
-from harness.params import Param
+from harness.api import FitContext, FitOutcome, InputError, ModelHandle, Param, Recipe
 
 from harness_plugins.recipes._trainer import LoopOptions, train
 from harness_plugins.recipes._training_params import training_params
@@ -29,7 +25,7 @@ class EarlyStoppedFinetune(Recipe):
         Param("patience", int, default=1, min=1, help="curve points without a new held-out minimum before stopping"),
     )
 
-    def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> dict[str, Any]:
+    def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> FitOutcome:
         if not ctx.heldout:
             raise InputError("recipe finetune needs held-out sequences to stop on: set train.heldout > 0")
         if not self.config["curve_every"]:

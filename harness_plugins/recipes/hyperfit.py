@@ -8,9 +8,7 @@ weight decay, another lr and epoch count, the first rows instead of a random sam
 
 from __future__ import annotations
 
-from typing import Any
-
-from harness.api import FitContext, ModelHandle, Recipe
+from harness.api import FitContext, FitOutcome, ModelHandle, Recipe
 
 from harness_plugins.recipes._trainer import disable_dropout, train
 from harness_plugins.recipes._training_params import training_params
@@ -26,5 +24,5 @@ class Hyperfit(Recipe):
     train_defaults = {"samples": 2000, "tokens": 256}
     params = training_params(lr=1e-6, epochs=20)
 
-    def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> dict[str, Any]:
+    def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> FitOutcome:
         return train(handle, sequences, ctx, self.config)

@@ -11,9 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.api import FitContext, ModelHandle, Recipe
-from harness.errors import InputError
-from harness.params import Param
+from harness.api import FitContext, FitOutcome, InputError, ModelHandle, Param, Recipe
 
 from harness_plugins.recipes._trainer import train
 from harness_plugins.recipes._training_params import training_params
@@ -53,6 +51,7 @@ class LoRA(Recipe):
     name = "lora"
     description = "Hyperfit through LoRA adapters (peft), all or only late layers; merged at the end."
     version = "1"
+    requires_packages = ("peft",)
     trains = True
     train_defaults = {"samples": 2000, "tokens": 256}
     params = training_params(lr=1e-4, epochs=20) + (
@@ -65,7 +64,7 @@ class LoRA(Recipe):
               help="with layers: late, the share of blocks (from the top) that get adapters"),
     )  # fmt: skip
 
-    def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> dict[str, Any]:
+    def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> FitOutcome:
         try:
             from peft import LoraConfig, get_peft_model
         except ImportError as exc:
@@ -86,10 +85,11 @@ class LoRA(Recipe):
         peft_model = get_peft_model(base, lora_config)
         handle.module = peft_model
         try:
-            summary = train(handle, sequences, ctx, cfg)
+            outcome = train(handle, sequences, ctx, cfg)
             trainable = sum(p.numel() for p in handle.module.parameters() if p.requires_grad)
         finally:
             handle.module = handle.module.merge_and_unload() if hasattr(handle.module, "merge_and_unload") else base
             for parameter in handle.module.parameters():
                 parameter.requires_grad_(True)
-        return summary | {"trainable_parameters": trainable, "adapted_layers": layers or "all"}
+        outcome.facts |= {"trainable_parameters": trainable, "adapted_layers": layers or "all"}
+        return outcome

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.api import FitContext, ModelHandle, Recipe
+from harness.api import FitContext, FitOutcome, ModelHandle, Recipe
 
 
 class NoFit(Recipe):
@@ -14,5 +14,5 @@ class NoFit(Recipe):
     train_defaults = {"samples": 2000, "tokens": 256, "heldout": 0}
     params = ()
 
-    def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> None:
-        return None
+    def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> FitOutcome:
+        return FitOutcome()  # nothing trained: the fit record holds only the runner's facts

@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.api import FitContext, ModelHandle, Recipe
-from harness.params import Param
+from harness.api import FitContext, FitOutcome, ModelHandle, Param, Recipe
 
 from harness_plugins.recipes._trainer import LoopOptions, train
 from harness_plugins.recipes._training_params import training_params
@@ -57,7 +56,7 @@ class Pretrain(Recipe):
         Param("min_lr_ratio", float, default=0.1, min=0.0, max=1.0, help="final lr as a share of lr (cosine decay)"),
     )
 
-    def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> dict[str, Any]:
+    def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> FitOutcome:
         reinitialise(handle.module, ctx.seed)
         options = LoopOptions(lr_scale=warmup_cosine(self.config["warmup"], self.config["min_lr_ratio"]))
         return train(handle, sequences, ctx, self.config, options)

@@ -92,6 +92,19 @@ def test_plugins_json_lists_kinds_params_and_distribution(capsys):
     assert "tiny-llama" not in by_name
 
 
+def test_plugins_json_shows_the_train_block_and_the_packages_each_plugin_needs(capsys):
+    assert call("plugins", "--json") == 0
+    by_name = {p["name"]: p for p in json.loads(capsys.readouterr().out)["plugins"]}
+    train = by_name["hyperfit"]["train"]
+    assert {k: train[k]["default"] for k in ("samples", "tokens", "heldout")} == {"samples": 2000, "tokens": 256, "heldout": 16}
+    assert train["dataset"]["required"] is True
+    assert by_name["pretrain"]["train"]["samples"]["default"] == 1024 and by_name["none"]["train"]["heldout"]["default"] == 0
+    assert "train" not in by_name["top-p"], "only recipes have a train: block"
+    assert by_name["lora"]["requires_packages"] == ["peft"]
+    assert "gguf" in by_name["embedded-smollm2"]["requires_packages"]
+    assert by_name["digits"]["requires_packages"] == ["scikit-learn"] and by_name["none"]["requires_packages"] == []
+
+
 def test_plugins_json_with_local_file_before_or_after_the_subcommand(capsys):
     for args in (("--plugins", str(TINY_PLUGINS), "plugins", "--json"), ("plugins", "--plugins", str(TINY_PLUGINS), "--json")):
         assert call(*args) == 0
@@ -112,6 +125,7 @@ def test_plugins_table(capsys):
     assert call("plugins") == 0
     out = capsys.readouterr().out
     assert "top-p" in out and "hyperfit-harness 0.1.0" in out
+    assert "train.samples: int = 2000" in out and "peft" in out
 
 
 def test_plugins_reports_a_broken_plugin_as_a_warning(tmp_path, capsys):

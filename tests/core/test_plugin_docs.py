@@ -53,3 +53,48 @@ def test_check_mode(tmp_path, monkeypatch, capsys) -> None:
     assert generator.main() == 1 and "out of date" in capsys.readouterr().err
     monkeypatch.setattr(sys, "argv", ["gen_plugin_docs.py"])
     assert generator.main() == 0 and stale.read_text(encoding="utf-8") == generator.render()
+
+
+# --------------------------------------------------------------------------- the worked examples, run
+
+
+def _examples(page: str) -> dict[str, str]:
+    """{hook: module source} of the fenced example after each hook's marker on the page."""
+    out = {}
+    for hook in hookspecs.HOOK_BY_KIND.values():
+        marker = f"<!-- example: {hook} -->\n```python\n"
+        assert page.count(marker) == 1, f"docs/plugins.md has no single example for {hook}"
+        out[hook] = page.split(marker, 1)[1].split("\n```\n", 1)[0] + "\n"
+    return out
+
+
+def test_every_hook_example_registers_through_its_hook(tmp_path) -> None:
+    for hook, source in _examples((ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")).items():
+        assert "from harness.api import" in source and "from harness." not in source.replace("from harness.api", "")
+        path = tmp_path / f"{hook}.py"
+        path.write_text(source, encoding="utf-8")
+        spec = importlib.util.spec_from_file_location(f"docs_example_{hook}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        got = testing.registered(module)
+        kind = next(k for k, h in hookspecs.HOOK_BY_KIND.items() if h == hook)
+        assert list(got) == [kind] and len(got[kind]) == 1, (hook, got)
+
+
+def test_the_five_examples_run_together_in_a_benchmark(tmp_path) -> None:
+    files = []
+    for hook, source in _examples((ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")).items():
+        files.append(tmp_path / f"example_{hook}.py")
+        files[-1].write_text(source, encoding="utf-8")
+    bench = testing.tiny_benchmark(tmp_path, name="examples")
+    bench["models"] = {"gpt2": {"loader": "random-gpt2"}}
+    bench["datasets"] = {"train-set": bench["datasets"]["train-set"], "words": {"plugin": "random-words"}}
+    bench["recipes"] = {"base": {"plugin": "none"}, "sgd": {"plugin": "sgd-steps", "train": {"dataset": "train-set"}}}
+    bench["decoders"] = {"by-hand": {"plugin": "argmax-by-hand"}}
+    bench["metrics"] = {"distinct": {"plugin": "distinct-tokens"}}
+    bench["eval"].update(datasets=["words"], contexts=3)
+    run = testing.run_benchmark(bench, tmp_path, plugin_files=files, extra=())
+    for recipe in ("base", "sgd"):
+        assert 0 < run.value("distinct", recipe=recipe) <= 1
+    curve = (run.results_dir / "recipes" / "gpt2__sgd" / "curves.csv").read_text(encoding="utf-8").splitlines()
+    assert curve[0].startswith("step") and len(curve) == 1 + 3, curve  # the recipe's three logged steps

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
@@ -431,3 +432,67 @@ def test_local_plugin_missing_file_is_an_input_error(tmp_path):
 def test_local_plugin_missing_file_is_an_error_even_when_not_strict(tmp_path):
     with pytest.raises(InputError):
         load_plugins(PluginOptions(local_files=(str(tmp_path),)))  # a directory is not a file
+
+
+# --------------------------------------------------------------------------- (h) the packages a plugin needs
+
+
+def test_manifest_versions_cover_the_core_and_what_the_used_plugins_declare():
+    from harness.manifest import core_packages, package_versions
+
+    registry = load_plugins().registry
+    lora, digits, greedy = (registry.get(k, n) for k, n in (("recipe", "lora"), ("dataset", "digits"), ("decoder", "greedy")))
+    versions = package_versions([lora, digits.cls, greedy])  # Registrations, classes or config Components
+    assert list(versions)[: len(core_packages())] == list(core_packages())
+    assert {"hyperfit-harness", "torch", "transformers", "pluggy"} <= set(core_packages())
+    assert "peft" in versions and "scikit-learn" in versions
+    assert "gguf" not in versions and "mauve-text" not in versions, "only what the benchmark's plugins declare"
+    assert versions["hyperfit-harness"] == "0.1.0"
+    assert package_versions([lora, lora]) == package_versions([lora]), "each package once"
+
+
+def test_requires_packages_must_be_a_tuple_of_names(tmp_path):
+    plugin = tmp_path / "bad_needs.py"
+    plugin.write_text(
+        "from harness.api import Decoder, hookimpl\n\nclass Needy(Decoder):\n    name = 'needy'\n"
+        "    requires_packages = 'peft'\n\n@hookimpl\ndef harness_register_decoders(register):\n    register(Needy)\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(PluginError, match=r"Needy.requires_packages must be a tuple of distribution names, got 'peft'"):
+        load_plugins(PluginOptions(local_files=(str(plugin),)))
+
+
+def test_a_hook_is_called_once_per_plugin_through_pluggy(tmp_path):
+    """Two local files implement the same hook: each registration is attributed to its own file."""
+    from harness.plugin_manager import call_hook, new_plugin_manager
+
+    first, second = tmp_path / "first.py", tmp_path / "second.py"
+    for path, name in ((first, "one"), (second, "two")):
+        path.write_text(
+            f"from harness.api import Decoder, hookimpl\n\nclass D(Decoder):\n    name = {name!r}\n\n"
+            "@hookimpl\ndef harness_register_decoders(register):\n    register(D)\n",
+            encoding="utf-8",
+        )
+    loaded = load_plugins(PluginOptions(local_files=(str(first), str(second))))
+    assert loaded.registry.get("decoder", "one").source.plugin == f"file:{first}"
+    assert loaded.registry.get("decoder", "two").source.plugin == f"file:{second}"
+
+    from harness.api import hookimpl
+
+    def plugin(letter: str) -> types.ModuleType:
+        module = types.ModuleType(f"plugin_{letter}")
+
+        @hookimpl
+        def harness_register_decoders(register):
+            register(letter)
+
+        module.harness_register_decoders = harness_register_decoders
+        return module
+
+    pm = new_plugin_manager()
+    a, b = plugin("a"), plugin("b")
+    pm.register(a)
+    pm.register(b)
+    got: list[str] = []
+    call_hook(pm, b, "harness_register_decoders", got.append)
+    assert got == ["b"]

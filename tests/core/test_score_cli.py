@@ -244,3 +244,18 @@ def test_model_based_metric_with_a_model_loader(tmp_path: Path, capsys: pytest.C
         main(["--plugins", str(TINY_PLUGINS), "score", "--metric", "perplexity", "--model", "tiny-lama", str(path)])
     assert exit_.value.code == 2
     assert 'did you mean "tiny-llama"' in capsys.readouterr().err
+
+
+def test_seq_rep_n_with_the_word_unit_scores_a_text_only_file(tmp_path, capsys):
+    """A JSONL from elsewhere with only text: unit=words needs nothing else; the default unit names its field."""
+    path = jsonl(tmp_path / "texts.jsonl", [{"text": "the cat the cat the"}, {"text": "a b c"}, {"text": "x x x"}])
+    out = _score(capsys, "--metric", "seq-rep-n", "--param", "unit=words", "--param", "n=2", str(path))
+    # bigrams: (the cat)(cat the)(the cat)(cat the) → 1 − 2/4 = 0.5; (a b)(b c) → 0.0; (x x)(x x) → 1 − 1/2 = 0.5
+    values = [0.5, 0.0, 0.5]
+    mean = sum(values) / 3
+    half = 1.96 * statistics.stdev(values) / math.sqrt(3)
+    assert out["value"] == pytest.approx(mean, abs=1e-12)
+    assert (out["ci_low"], out["ci_high"]) == (pytest.approx(mean - half, abs=1e-12), pytest.approx(mean + half, abs=1e-12))
+    assert out["n"] == 3 and out["params"] == {"n": 2, "unit": "words"}
+    assert call("score", "--metric", "seq-rep-n", str(path)) == 2  # default unit token-ids reads output_ids
+    assert 'has no "output_ids", which metric "seq-rep-n" needs' in capsys.readouterr().err

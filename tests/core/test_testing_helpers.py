@@ -47,3 +47,26 @@ def test_run_cli_reports_exit_codes_and_messages(tmp_path) -> None:
     assert code == 2 and "missing.yaml" in out
     code, out = run_cli(["plugins"])
     assert code == 0 and "greedy" in out
+
+
+def test_registered_fails_like_loading_does() -> None:
+    """A misspelt hook is refused by pluggy here exactly as `harness` refuses it, and a raising hook raises."""
+    import types
+
+    import pluggy
+
+    from harness.api import hookimpl
+
+    misspelt = types.ModuleType("misspelt")
+    misspelt.harness_register_decoder = hookimpl(lambda register: None)
+    with pytest.raises(pluggy.PluginValidationError, match="harness_register_decoder"):
+        registered(misspelt)
+
+    raising = types.ModuleType("raising")
+
+    def harness_register_metrics(register):
+        raise RuntimeError("boom")
+
+    raising.harness_register_metrics = hookimpl(harness_register_metrics)
+    with pytest.raises(RuntimeError, match="boom"):
+        registered(raising)

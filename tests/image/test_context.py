@@ -30,9 +30,9 @@ def test_context_is_the_first_rows(tmp_path: Path, registry, fraction, rows):
         spec["context_fraction"] = fraction
     runner = runner_for(tmp_path, registry, eval=spec)
     assert runner.bench.eval.context_fraction == (fraction or 0.25)
-    assert runner.eval_lengths("igpt") == (1 + rows * 8, (8 - rows) * 8)
-    _, contexts = runner.contexts("igpt", "digits")
-    docs = {d.id: d for d in runner.tokenized("igpt", "digits")}
+    assert runner.planner.eval_lengths("igpt") == (1 + rows * 8, (8 - rows) * 8)
+    contexts = runner.planner.contexts("igpt", "digits").contexts
+    docs = {d.id: d for d in runner.planner.tokenized("igpt", "digits")}
     for ctx in contexts:
         assert ctx.context_ids[0] == 8  # SOS of an 8-grey palette
         assert len(ctx.context_ids) == 1 + rows * 8 and len(ctx.reference_ids) == (8 - rows) * 8
@@ -54,7 +54,7 @@ def test_context_fraction_is_refused_for_text_models(tmp_path: Path, registry):
 
     bench = tiny_benchmark(tmp_path)
     bench["eval"]["context_fraction"] = 0.25
-    with pytest.raises(ConfigError, match="eval.context_fraction: applies to image models only"):
+    with pytest.raises(ConfigError, match="eval.context_fraction: does not apply to text models"):
         load_benchmark(write_yaml(tmp_path / "t.yaml", bench), load_plugins(PluginOptions(local_files=(str(TINY_PLUGINS),))).registry)
 
 

@@ -54,4 +54,4 @@ def test_citation_blocker_bans_training_runs_of_pixels(igpt):
     for gen in blocked:
         seen = {tuple(s[i : i + 4]) for s in train for i in range(len(s) - 3)}
         assert not any(tuple(gen.output_ids[i : i + 4]) in seen for i in range(len(gen.output_ids) - 3))
-        assert gen.blocked_steps and gen.blocked_steps > 0
+        assert gen.extras["blocked_steps"] > 0

@@ -51,11 +51,30 @@ def test_import_is_light():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+#: the lexical and repetition metrics: one `unit` param each, with the default its published definition uses
+UNIT_DEFAULTS = {
+    "ttr": "token-ids", "ttr-curve": "token-ids", "seq-rep-n": "token-ids",
+    "rep-n": "words", "diversity": "words", "distinct-n": "words", "ngram-entropy": "words",
+}  # fmt: skip
+
+
+def test_every_unit_param_is_the_shared_one():
+    """Same name, type, choices and help everywhere; only the default differs, and it is what it always was."""
+    from harness_plugins.metrics import METRICS
+    from harness_plugins.metrics._common import unit_param
+
+    with_unit = {cls.name: p for cls in METRICS for p in cls.params if p.name == "unit"}
+    assert sorted(with_unit) == sorted(UNIT_DEFAULTS)
+    for name, param in with_unit.items():
+        assert param == unit_param(UNIT_DEFAULTS[name]), name
+        assert param.describe() == unit_param(UNIT_DEFAULTS[name]).describe(), name
+
+
 def test_unit_param_switches_the_field_an_instance_requires():
     from harness_plugins.metrics import METRICS
 
     by_name = {cls.name: cls for cls in METRICS}
-    for name in ("ttr", "rep-n", "diversity", "distinct-n", "ngram-entropy"):
+    for name in UNIT_DEFAULTS:
         cls = by_name[name]
         assert cls({"unit": "words"}).requires == ("output_text",), name
         assert cls({"unit": "token-ids"}).requires == ("output_ids",), name

@@ -56,6 +56,17 @@ def test_worked_example_definition():
     assert Diversity().score_corpus(recs) == pytest.approx(5 / 7, abs=1e-12)
 
 
+def test_word_unit_explicit_equals_the_default_and_ignores_output_ids():
+    # unit=words is rep-n's default: the same worked example with the unit spelled out and junk output_ids
+    recs = [dict(r, output_ids=[1, 1, 1, 1]) for r in _recs(TEXTS)]
+    assert RepN({"n": 2, "unit": "words"}).score_corpus(recs) == pytest.approx(300 / 14, abs=1e-12)
+    assert RepN({"n": 2, "unit": "words"}).requires == ("output_text",)
+    # words are case-sensitive with punctuation attached: "Go go go. go" → Go go, go go., go. go: 3 distinct
+    # bigrams of 3 → 0; "go go go go" → 1 distinct of 3 → pooled 100·(1 − 4/6) = 100/3
+    two = _recs(["Go go go. go", "go go go go"])
+    assert RepN({"n": 2, "unit": "words"}).score_corpus(two) == pytest.approx(100 / 3, abs=1e-12)
+
+
 def test_worked_example_simctg_compat():
     # SimCTG's loop skips each text's last n-gram:
     #   "a b a b a": ab ba ab → 2/3;  aba bab → 2/2;  abab → 1/1

@@ -36,7 +36,7 @@ def test_curve_averages_the_texts_that_reach_each_position():
 
 
 def test_defaults_window_96_stride_16():
-    assert resolve_params(TTRCurve.params, {})[0] == {"window": 96, "stride": 16}
+    assert resolve_params(TTRCurve.params, {})[0] == {"window": 96, "stride": 16, "unit": "token-ids"}
     # 128 distinct ids then the positions are 96, 112, 128, each window all distinct → 1.0
     m = TTRCurve()
     assert m.score_samples([{"output_ids": list(range(128))}]) == [1.0]
@@ -61,3 +61,15 @@ def test_empty_and_early_stopped_continuations_are_not_scored_and_metadata():
     assert TTRCurve.requires == ("output_ids",)
     _, problems = resolve_params(TTRCurve.params, {"stride": 0})
     assert problems.items
+
+
+def test_word_unit_counts_words():
+    # the words of RECS' texts mirror their ids ("w1 w2 w3 w1 ..."), so unit=words gives the same hand values:
+    # window 4, stride 2 → [5/6, 1/2, 1/4] (see test_hand_values_per_text); the output_ids are ignored
+    recs = [{"output_text": " ".join(f"w{i}" for i in r["output_ids"]), "output_ids": [0]} for r in RECS]
+    m = TTRCurve({"window": 4, "stride": 2, "unit": "words"})
+    assert m.requires == ("output_text",)
+    assert m.score_samples(recs) == pytest.approx([5 / 6, 0.5, 0.25], abs=1e-15)
+    assert m.curve(recs) == [(4, 0.5), (6, 0.75), (8, 1.0)]
+    # "a b, a b" → a, b,, a, b: 3 types in the window of 4 (punctuation attached) → 0.75
+    assert TTRCurve({"window": 4, "unit": "words"}).score_samples([{"output_text": "a b, a b"}]) == [0.75]

@@ -72,6 +72,24 @@ def test_model_featurizer_is_the_last_hidden_state_at_the_last_token():
         np.testing.assert_allclose(got[row], out.hidden_states[-1][0, -1].numpy(), atol=1e-5)
 
 
+def test_last_token_states_of_a_bare_encoder_without_logits():
+    """gpt2-large is loaded as transformers.AutoModel (no LM head, no logits): the padded pass must not need them."""
+    import numpy as np
+    import torch
+    from transformers import GPT2Config, GPT2Model
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=64, n_embd=16, n_layer=2, n_head=2, n_positions=32, bos_token_id=1, eos_token_id=1)
+    encoder = GPT2Model(config).eval()
+    sequences = [[5, 6, 7], [9], [3, 4, 5, 6, 7, 8]]
+    got = fz.last_token_states(encoder, sequences, 1, 2)  # batches of 2: right padding in the first
+    assert got.shape == (3, 16) and got.dtype == np.float32
+    for row, ids in enumerate(sequences):
+        with torch.no_grad():
+            out = encoder(input_ids=torch.tensor([ids]), output_hidden_states=True)
+        np.testing.assert_allclose(got[row], out.hidden_states[-1][0, -1].numpy(), atol=1e-5)
+
+
 def test_model_features_are_disk_cached_only_with_a_model_identity(tmp_path):
     tm = tiny_module()
     ctx = context_for(tm.tiny_llama(), tm.ByteCodec(), cache_dir=tmp_path)

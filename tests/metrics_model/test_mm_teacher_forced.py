@@ -156,3 +156,23 @@ def test_one_forward_pass_shared_by_all_teacher_forced_metrics(tiny):
         assert len(calls) == 3
     finally:
         hook.remove()
+
+
+def test_entropy_is_the_decoding_loops_formula_to_the_bit(tiny):
+    """forward_stats runs on harness.api's forward helpers: on an unpadded sequence its entropies equal
+    step_stats (what decoders record as step_entropy) of the same logits exactly, not just approximately."""
+    import numpy as np
+    import torch
+    from harness_plugins.metrics.model_based._teacher_forced import forward_stats, scored_sequences
+
+    from harness.api import ModelHandle, step_stats
+
+    module, codec, records = tiny
+    items = scored_sequences(records, codec, "continuation")
+    stats = forward_stats(ModelHandle(module, codec, device="cpu"), items, 1, 5)
+    for (ids, first), stat in zip(items, stats):
+        with torch.inference_mode():
+            logits = module(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long)).logits
+        entropy, top1 = step_stats(logits[0, first - 1 : len(ids) - 1])
+        assert np.array_equal(stat["entropy"], entropy.double().numpy())
+        assert np.array_equal(stat["topk"][:, 0], top1.double().numpy())

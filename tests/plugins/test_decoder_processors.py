@@ -6,17 +6,18 @@ import math
 
 import pytest
 
-from harness.api import Codec
-from harness_plugins.decoders.contrastive import contrastive_select
-from harness_plugins.decoders.entropy_matched import match_temperature
+from harness.api import Codec, History
 from harness_plugins.decoders._loop import (
-    History,
     RepetitionPenalty,
+    RowTemperature,
+    Warp,
     min_p_filter,
     scale_temperature,
     top_k_filter,
     typical_filter,
 )
+from harness_plugins.decoders.contrastive import contrastive_select
+from harness_plugins.decoders.entropy_matched import match_temperature
 from harness_plugins.decoders._ngram import CitationBlocker, NGramIndex, NoRepeatNGram, sequences_hash, word_start_rule
 
 torch = pytest.importorskip("torch")
@@ -199,6 +200,34 @@ def test_citation_blocker_bans_followers_and_counts_changed_argmax():
     h.alive = [False, True, True]
     dead = CitationBlocker(index, include_context=False, starts_word=None)
     assert not torch.isinf(dead(scores, h)).any() and dead.counts == [0, 0, 0]
+    # the counts are the rows' blocked_steps extras; a blocker told its batch reports zeros before any step
+    assert with_context.row_extras() == [{"blocked_steps": 1}, {"blocked_steps": 1}, {"blocked_steps": 0}]
+    assert CitationBlocker(index, False, None, rows=2).row_extras() == [{"blocked_steps": 0}] * 2
+
+
+def test_adjusters_keep_minus_infinity_so_eos_may_be_suppressed_first():
+    """The loop suppresses EOS before the processors: penalties and bans give the same scores either way."""
+    index = NGramIndex(1)
+    index.add_sequence([5, 3, 5, 1])
+    contexts, generated = [[3, 1, 4], [5, 9]], [[1, 5], [1]]
+    scores = random_logits(rows=2, vocab=12, seed=9)
+    for make in (lambda: RepetitionPenalty(1.3), lambda: RepetitionPenalty(0.7), lambda: NoRepeatNGram(2),
+                 lambda: CitationBlocker(index, include_context=True, starts_word=None)):  # fmt: skip
+        suppressed_after = make()(scores, History(contexts, generated)).clone()
+        suppressed_after[:, 1] = float("-inf")
+        before = scores.clone()
+        before[:, 1] = float("-inf")
+        assert torch.equal(make()(before, History(contexts, generated)), suppressed_after)
+
+
+def test_warp_and_row_temperature_processors():
+    scores = random_logits(rows=3, vocab=10, seed=8)
+    h = History([[1], [2], [3]], [[], [], []])
+    assert torch.equal(Warp(top_k_filter, top_k=3)(scores, h), top_k_filter(scores, 3))
+    rows = RowTemperature([0.5, 1.0, 2.123456789], device="cpu")
+    out = rows(scores, h)
+    assert torch.equal(out, scores / torch.tensor([[0.5], [1.0], [2.123456789]]))
+    assert rows.row_extras() == [{"temperature": 0.5}, {"temperature": 1.0}, {"temperature": 2.123457}]
 
 
 class PieceCodec(Codec):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY_PLUGINS, tiny_benchmark, write_yaml
-from harness.api import DecodeContext, FitContext
+from harness.api import DecodeContext, FitContext, rescore
 from harness.errors import InputError
 from harness.params import resolve_params
 from harness_plugins.decoders.beam import Beam
@@ -17,7 +17,6 @@ from harness_plugins.decoders.citation_blocked import CitationBlocked
 from harness_plugins.decoders.contrastive import Contrastive
 from harness_plugins.decoders.entropy_matched import EntropyMatchedTemperature
 from harness_plugins.decoders.greedy import Greedy
-from harness_plugins.decoders._loop import rescore
 from harness_plugins.decoders.min_p import MinP
 from harness_plugins.decoders.no_repeat_ngram import NoRepeatNGramGreedy
 from harness_plugins.decoders._ngram import word_start_rule
@@ -368,17 +367,17 @@ def test_entropy_matched_temperature_hits_the_target(handle, model, target):
     decoder = EntropyMatchedTemperature({"target_entropy": target, "tolerance": 0.01})
     gens = decoder.generate(handle, CONTEXTS, NEW, ctx())
     for c, gen in zip(CONTEXTS, gens):
-        assert 0.05 <= gen.temperature <= 5.0
-        assert context_entropy(model, c, gen.temperature) == pytest.approx(target, abs=0.01)
+        assert 0.05 <= gen.extras["temperature"] <= 5.0
+        assert context_entropy(model, c, gen.extras["temperature"]) == pytest.approx(target, abs=0.01)
     batch = EntropyMatchedTemperature({"target_entropy": target, "calibration": "batch"}).generate(handle, CONTEXTS, NEW, ctx())
-    assert len({g.temperature for g in batch}) == 1
-    pooled = [context_entropy(model, c, batch[0].temperature) * len(c) for c in CONTEXTS]
+    assert len({g.extras["temperature"] for g in batch}) == 1
+    pooled = [context_entropy(model, c, batch[0].extras["temperature"]) * len(c) for c in CONTEXTS]
     assert sum(pooled) / sum(map(len, CONTEXTS)) == pytest.approx(target, abs=0.01)
 
 
 def test_entropy_matched_temperature_out_of_range_and_bad_bounds(handle, caplog):
     gens = EntropyMatchedTemperature({"target_entropy": 0.0, "min_temperature": 0.5}).generate(handle, CONTEXTS[:2], 4, ctx(SEEDS[:2]))
-    assert [g.temperature for g in gens] == pytest.approx([0.5, 0.5], rel=1e-4)
+    assert [g.extras["temperature"] for g in gens] == pytest.approx([0.5, 0.5], rel=1e-4)
     assert "not reachable" in caplog.text
     with pytest.raises(InputError, match="min_temperature"):
         EntropyMatchedTemperature({"target_entropy": 1.0, "min_temperature": 2.0, "max_temperature": 1.0}).generate(
@@ -387,8 +386,11 @@ def test_entropy_matched_temperature_out_of_range_and_bad_bounds(handle, caplog)
 
 
 def test_temperature_sampling_equals_entropy_matched_at_the_same_temperature(handle):
-    matched = EntropyMatchedTemperature({"target_entropy": 4.5, "calibration": "batch"}).generate(handle, CONTEXTS, NEW, ctx())
-    plain = Temperature({"temperature": matched[0].temperature}).generate(handle, CONTEXTS, NEW, ctx())
+    decoder = EntropyMatchedTemperature({"target_entropy": 4.5, "calibration": "batch"})
+    matched = decoder.generate(handle, CONTEXTS, NEW, ctx())
+    exact = decoder.temperatures(handle, CONTEXTS)[0]  # the record holds it rounded to 6 decimals
+    assert matched[0].extras["temperature"] == round(exact, 6)
+    plain = Temperature({"temperature": exact}).generate(handle, CONTEXTS, NEW, ctx())
     assert ids_of(plain) == ids_of(matched)
 
 
@@ -438,10 +440,10 @@ def test_citation_blocked_never_reproduces_a_training_ngram(memorised, window):
     for gen, g in zip(gens, greedy):
         assert not grams(gen.output_ids, window + 1) & forbidden
         assert len(gen.output_ids) == 30
-        assert 0 < gen.blocked_steps <= len(gen.output_ids)
+        assert 0 < gen.extras["blocked_steps"] <= len(gen.output_ids)
         assert g.output_ids[:window] == gen.output_ids[:window], "nothing is blocked before k tokens are generated"
         assert gen.step_entropy[0] == pytest.approx(g.step_entropy[0], abs=1e-5)
-    assert greedy[0].blocked_steps is None
+    assert "blocked_steps" not in greedy[0].extras
 
 
 def test_citation_blocked_include_context(memorised):
@@ -454,7 +456,7 @@ def test_citation_blocked_include_context(memorised):
         full = c + gen.output_ids
         ending_in_output = {tuple(full[i - 5 : i + 1]) for i in range(max(5, len(c)), len(full))}
         assert not ending_in_output & forbidden
-        assert gen.blocked_steps > 0
+        assert gen.extras["blocked_steps"] > 0
     # without include_context the first tokens continue the memorised prompt; with it they cannot
     first = [g.output_ids[0] for g in plain]
     assert any(tuple(c[-5:] + [t]) in forbidden for c, t in zip(contexts, first))
@@ -475,7 +477,7 @@ def test_citation_blocked_word_boundary(memorised):
         copied = grams(gen.output_ids, 6) & forbidden
         assert all(not starts_word(g[-1]) for g in copied), "only word-internal tokens may continue a training 5-gram"
         finished_words += len(copied)
-        assert gen.blocked_steps > 0
+        assert gen.extras["blocked_steps"] > 0
     assert finished_words > 0, "words were let to finish"
     assert ids_of(gens) != ids_of(strict)
 

@@ -19,10 +19,10 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 def greedy(handle) -> list[int]:
-    from harness_plugins.decoders._loop import decode, greedy_pick
+    from harness.api import decode  # the decoding loop with no processors and no sampling: argmax
 
     context = handle.codec.encode("the cat sat")
-    return decode(handle, [context], 12, [0], greedy_pick)[0].output_ids
+    return decode(handle, [context], 12, [0])[0].output_ids
 
 
 def test_device_map_loads_and_generates_like_a_plain_load(model_dir: Path, monkeypatch: pytest.MonkeyPatch):

@@ -72,6 +72,9 @@ def test_paper_defaults():
     assert defaults["precision"] == "fp32" and defaults["micro_batch_size"] == 0
     assert defaults["gradient_checkpointing"] is False
     assert Hyperfit.train_defaults == {"samples": 2000, "tokens": 256}
+    train = {p.name: p for p in Hyperfit.train_params()}  # the one schema validate checks and plugins lists
+    assert list(train) == ["dataset", "samples", "tokens", "heldout"] and train["dataset"].required
+    assert (train["samples"].default, train["tokens"].default, train["heldout"].default) == (2000, 256, 16)
     # 20 epochs over 2000 sequences in batches of 8: the paper's 5000 updates
     assert defaults["epochs"] * (Hyperfit.train_defaults["samples"] // defaults["batch_size"]) == 5000
     assert Hyperfit.trains is True and NoFit.trains is False
@@ -236,6 +239,6 @@ def test_fitted_weights_survive_save_and_load(tmp_path: Path):
 def test_no_fit_leaves_the_model_untouched(tmp_path: Path):
     handle = new_handle()
     before = weights(handle)
-    NoFit({}).fit(handle, sequences(), Log().context(tmp_path))
+    assert NoFit({}).fit(handle, sequences(), Log().context(tmp_path)).to_json() == {}
     after = weights(handle)
     assert all(torch.equal(before[k], after[k]) for k in before)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_module
-from harness.api import FitContext
+from harness.api import FitContext, FitOutcome
 from harness.errors import InputError
 from harness.params import resolve_params
 from harness_plugins.recipes._checkpoint import CHECKPOINT
@@ -69,7 +69,7 @@ QUICK = {"lr": 3e-3, "batch_size": 4, "epochs": 4, "curve_new_tokens": 8, "curve
 def test_curve_has_a_starting_point_and_heldout_columns(tmp_path: Path):
     handle, curve = new_handle(), []
     heldout = sequences(4, seed=99)
-    summary = build(Hyperfit, **QUICK).fit(handle, sequences(), context(tmp_path, curve, heldout))
+    outcome = build(Hyperfit, **QUICK).fit(handle, sequences(), context(tmp_path, curve, heldout))
     assert [row["step"] for row in curve] == [0, 3, 6, 9, 12]
     assert set(curve[0]) == {"step", "epoch", "heldout_loss", "heldout_entropy", "greedy_ttr"}
     assert all({"train_loss", "heldout_loss", "heldout_entropy", "greedy_ttr"} <= set(r) for r in curve[1:])
@@ -79,7 +79,8 @@ def test_curve_has_a_starting_point_and_heldout_columns(tmp_path: Path):
     loss, entropy = heldout_loss_and_entropy(handle.module, heldout, batch_size=4)
     assert curve[-1]["heldout_loss"] == pytest.approx(loss, rel=1e-6)
     assert curve[-1]["heldout_entropy"] == pytest.approx(entropy, rel=1e-6)
-    assert summary["updates"] == 12 and summary["planned_updates"] == 12
+    assert isinstance(outcome, FitOutcome) and outcome.steps == 12 and outcome.selected_step is None
+    assert outcome.to_json() == {"updates": 12, "planned_updates": 12, "world_size": 1, "resumed_from_update": 0, "steps": 12}
     assert not handle.module.training
 
 
@@ -146,8 +147,8 @@ def test_micro_batches_accumulate_to_the_full_batch(tmp_path: Path):
 
 def test_updates_fix_the_number_of_steps(tmp_path: Path):
     curve: list = []
-    summary = build(Hyperfit, **(QUICK | {"updates": 7, "curve_every": 0})).fit(new_handle(), sequences(), context(tmp_path, curve))
-    assert summary["updates"] == 7
+    outcome = build(Hyperfit, **(QUICK | {"updates": 7, "curve_every": 0})).fit(new_handle(), sequences(), context(tmp_path, curve))
+    assert outcome.steps == outcome.facts["updates"] == 7
     assert [r["step"] for r in curve] == [3, 6, 7]
     assert curve[-1]["epoch"] == pytest.approx(7 / 3, abs=1e-3)
 
@@ -186,14 +187,15 @@ def test_bf16_autocast_trains_on_cpu(tmp_path: Path):
 def test_finetune_stops_at_the_heldout_minimum_and_restores_it(tmp_path: Path):
     handle, curve = new_handle(), []
     heldout = sequences(4, seed=77)
-    summary = build(EarlyStoppedFinetune, **(QUICK | {"epochs": 30, "curve_new_tokens": 0})).fit(
+    outcome = build(EarlyStoppedFinetune, **(QUICK | {"epochs": 30, "curve_new_tokens": 0})).fit(
         handle, sequences(8), context(tmp_path, curve, heldout)
     )
+    summary = outcome.to_json()
     assert summary["stopped_early"] is True
-    assert summary["updates"] < 60
+    assert summary["updates"] == outcome.steps < 60
     losses = {row["step"]: row["heldout_loss"] for row in curve}
     best = min(losses, key=losses.get)
-    assert summary["best_step"] == best
+    assert summary["best_step"] == outcome.selected_step == best
     assert summary["best_heldout_loss"] == pytest.approx(losses[best])
     assert heldout_loss_and_entropy(handle.module, heldout, 4)[0] == pytest.approx(losses[best], rel=1e-6)
 
@@ -212,7 +214,7 @@ def test_late_layer_lora_changes_only_late_blocks_and_merges(tmp_path: Path):
     before = weights(handle.module)
     summary = build(LoRA, **(QUICK | {"lr": 1e-2, "rank": 2, "layers": "late", "late_fraction": 0.5, "curve_every": 0})).fit(
         handle, sequences(), context(tmp_path, [])
-    )
+    ).facts
     assert summary["adapted_layers"] == [2, 3]
     assert type(handle.module).__name__ == "LlamaForCausalLM", "merged back into a plain model"
     after = weights(handle.module)

@@ -363,7 +363,7 @@ def test_keyboard_interrupt_then_resume(flaky_reference, tmp_path: Path, registr
     runner = Runner(bench, RunOptions(results_root=results, cache_root=cache))
     with pytest.raises(KeyboardInterrupt):
         runner.run()
-    assert runner.computed.get("generate") == 2, "the two batches before the interrupt are stored"
+    assert runner.book.computed.get("generate") == 2, "the two batches before the interrupt are stored"
     assert len(stage_files(cache, "generate")) == 2
     assert not (results / "flaky" / "scores.csv").exists()
     stored = stage_bytes(cache, "generate")

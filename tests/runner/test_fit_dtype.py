@@ -34,11 +34,12 @@ def test_bf16_fit_generates_the_same_in_process_and_from_the_cache(tmp_path: Pat
     bench = load_test_benchmark(bf16_bench(tmp_path), tmp_path, registry)
     cache = tmp_path / "cache"
     in_process = Runner(bench, RunOptions(tmp_path / "a", cache, device="cpu"))
-    handle = in_process.fitted_handle("tiny", bench.recipes["fit"], *in_process.fit_key("tiny", bench.recipes["fit"]))
+    fit_key = in_process.fit().fits[("tiny", "fit")].key
+    handle = in_process.pool.held("tiny", fit_key)
     dtypes = {p.dtype for p in handle.module.parameters()}
     assert dtypes == {__import__("torch").bfloat16}, dtypes  # the trainer's fp32 masters were cast back
     in_process.run()
-    assert in_process.computed["fit"] == 1
+    assert in_process.book.computed["fit"] == 1
 
     # a second run on the same cache: the stored fit is loaded into the bf16 base model, generation recomputed
     for stage in ("generate", "score"):
@@ -46,7 +47,7 @@ def test_bf16_fit_generates_the_same_in_process_and_from_the_cache(tmp_path: Pat
             path.unlink()
     from_cache = Runner(bench, RunOptions(tmp_path / "b", cache, device="cpu"))
     from_cache.run()
-    assert from_cache.reused["fit"] == 1 and from_cache.computed.get("fit", 0) == 0
+    assert from_cache.book.reused["fit"] == 1 and from_cache.book.computed.get("fit", 0) == 0
     assert generations(tmp_path / "a") == generations(tmp_path / "b")
 
 
@@ -56,8 +57,7 @@ def test_stored_fit_is_in_the_loader_dtype(tmp_path: Path):
     registry = load_registry(extra=(TinyLlamaLoader,))
     bench = load_test_benchmark(bf16_bench(tmp_path), tmp_path, registry)
     runner = Runner(bench, RunOptions(tmp_path / "a", tmp_path / "cache", device="cpu"))
-    fit_key, samples = runner.fit_key("tiny", bench.recipes["fit"])
-    runner.fitted_handle("tiny", bench.recipes["fit"], fit_key, samples)
-    stored = runner.cache.directory("fits", fit_key) / "weights.safetensors"
+    fit_key = runner.fit().fits[("tiny", "fit")].key
+    stored = runner.book.cache.directory("fits", fit_key) / "weights.safetensors"
     with safe_open(str(stored), "pt") as weights:
         assert {str(weights.get_tensor(k).dtype) for k in weights.keys()} == {"torch.bfloat16"}

@@ -335,7 +335,7 @@ def test_run_rejects_same_text_under_two_dataset_names(tmp_path: Path, registry)
     runner = Runner(bench, RunOptions(results_root=tmp_path / "results", cache_root=tmp_path / "cache"))
     with pytest.raises(RunError, match=r"eval context b/\S+ shares \d+ consecutive tokens .* with training sequence .* of a"):
         runner.run()
-    assert "generate" not in runner.computed and "fit" not in runner.computed
+    assert "generate" not in runner.book.computed and "fit" not in runner.book.computed
     assert not (tmp_path / "cache" / "stages" / "generate").exists()
 
 
@@ -376,7 +376,7 @@ def test_citation_blocked_on_the_none_recipe_uses_its_train_block(tmp_path: Path
     assert len(train) == 8
     grams = {tuple(seq[i : i + 4]) for seq in train for i in range(len(seq) - 3)}
     for record in read_jsonl(out / "cells" / "tiny__base__blocked" / "generations.jsonl"):
-        assert "blocked_steps" in record
+        assert isinstance(record["blocked_steps"], int) and record["blocked_steps"] >= 0  # Generation.extras
         ids = record["output_ids"]
         assert not any(tuple(ids[i : i + 4]) in grams for i in range(len(ids) - 3))
 
@@ -386,7 +386,10 @@ def test_auto_batch_size_on_cpu_is_eight(tmp_path: Path, registry) -> None:
     data["eval"]["batch_size"] = "auto"
     runner = Runner(load_benchmark(write_yaml(tmp_path / "auto.yaml", data), registry),
                     RunOptions(results_root=tmp_path / "r", cache_root=tmp_path / "c", device="cpu"))  # fmt: skip
-    assert runner.batch_size("tiny") == 8
+    from harness.generating import Generator
+
+    plan = runner.planner.plan()
+    assert Generator(runner.bench, runner.book, runner.pool).batch_size(plan.generations[0]) == 8
 
 
 def test_seed_spread_is_reported_apart_from_the_interval(tmp_path: Path, registry) -> None:
@@ -432,9 +435,10 @@ def test_top1_agreement_compares_two_fitted_models(tmp_path: Path, registry) -> 
     assert 0.0 <= values["fit"] < 1.0
 
     records = read_jsonl(tmp_path / "results" / "agree" / "cells" / "tiny__fit__greedy" / "generations.jsonl")
-    tiny = runner.fitted_handle("tiny", bench.recipes["base"], *runner.fit_key("tiny", bench.recipes["base"]))
+    plan = runner.planner.plan()
+    tiny = runner.pool.fitted("tiny", plan.fits[("tiny", "base")].weights_key)
     base_top1 = [tiny.module(torch.tensor([r["context_ids"] + r["reference_ids"]])).logits[0].argmax(-1) for r in records]
-    fitted = runner.fitted_handle("tiny", bench.recipes["fit"], *runner.fit_key("tiny", bench.recipes["fit"]))
+    fitted = runner.pool.fitted("tiny", plan.fits[("tiny", "fit")].weights_key)
     agree = []
     for r, b in zip(records, base_top1):
         f = fitted.module(torch.tensor([r["context_ids"] + r["reference_ids"]])).logits[0].argmax(-1)

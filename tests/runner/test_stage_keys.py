@@ -56,8 +56,6 @@ def test_the_data_order_does_not_depend_on_where_the_dataset_lives(tmp_path: Pat
     """The same corpus in another folder: another dataset identity (its path), the same training set and order."""
     import shutil
 
-    from harness.sampling import derive_seed
-
     bench = small(tmp_path)
     registry = load_registry(extra=(TinyLlamaLoader,))
     seeds = []
@@ -67,8 +65,7 @@ def test_the_data_order_does_not_depend_on_where_the_dataset_lives(tmp_path: Pat
         shutil.copy(bench["datasets"]["train-set"]["path"], tmp_path / folder / "corpus.txt")
         moved["datasets"]["train-set"]["path"] = str(tmp_path / folder / "corpus.txt")
         runner = Runner(load_test_benchmark(moved, tmp_path, registry), RunOptions(tmp_path / "r", tmp_path / "c", device="cpu"))
-        runner.fit_key("tiny", runner.bench.recipes["fit"])
-        seeds.append(derive_seed(0, "fit", runner._training_sets[("tiny", "fit")]))
+        seeds.append(runner.planner.plan().fits[("tiny", "fit")].data_seed)
     assert seeds[0] == seeds[1]
 
 
@@ -79,12 +76,11 @@ def test_the_data_order_comes_from_seed_and_training_set_alone(tmp_path: Path):
     bench["recipes"]["other"]["train"] = dict(bench["recipes"]["fit"]["train"])
     registry = load_registry(extra=(TinyLlamaLoader,))
     runner = Runner(load_test_benchmark(bench, tmp_path, registry), RunOptions(tmp_path / "r", tmp_path / "c", device="cpu"))
-    seeds = []
-    for recipe in ("fit", "other"):
-        runner.fit_key("tiny", runner.bench.recipes[recipe])
-        seeds.append(runner._training_sets[("tiny", recipe)])
-    assert seeds[0] == seeds[1]
-    assert runner.fit_key("tiny", runner.bench.recipes["fit"])[0] == runner.fit_key("tiny", runner.bench.recipes["other"])[0]
+    bench_plan = runner.planner.plan()
+    other = runner.planner.fit_plan("tiny", runner.bench.recipes["other"], bench_plan.contexts)
+    fits = [bench_plan.fits[("tiny", "fit")], other]
+    assert fits[0].data_seed == fits[1].data_seed
+    assert fits[0].key == fits[1].key
 
 
 def test_resolved_dtype_is_in_every_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -101,13 +97,13 @@ def test_device_kind_is_in_the_model_key(tmp_path: Path):
     bench = load_test_benchmark(small(tmp_path), tmp_path, registry)
     cpu = Runner(bench, RunOptions(tmp_path / "r", tmp_path / "c", device="cpu"))
     gpu = Runner(bench, RunOptions(tmp_path / "r", tmp_path / "c", device="cpu"))
-    gpu.device_name = "cuda:1"  # key computation only: nothing is loaded
-    assert cpu.model_id("tiny") != gpu.model_id("tiny")
-    assert gpu.model_facts("tiny")["device"] == "cuda"
+    gpu.pool._device = "cuda:1"  # key computation only: nothing is loaded
+    assert cpu.pool.model_id("tiny") != gpu.pool.model_id("tiny")
+    assert gpu.pool.model_facts("tiny")["device"] == "cuda"
 
 
 def test_library_versions_are_in_every_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    import harness.runner as runner_module
+    import harness.model_pool as runner_module
 
     bench = small(tmp_path)
     run_benchmark(bench, tmp_path)
@@ -171,32 +167,18 @@ def test_source_hash_follows_same_package_imports_at_any_depth(tmp_path: Path, m
     assert code_identity.module_source_hash("mypkg.plugin") != before
 
 
-def test_bundled_decoders_hash_the_shared_decoding_loop():
-    """Fixing a bug in harness_plugins/decoders/_loop.py must recompute greedy's stages."""
-    import ast
+def test_generate_keys_hash_the_core_decoding_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Fixing a bug in harness/decoding.py (the loop every composed decoder runs on) recomputes generations."""
+    bench = small(tmp_path)
+    run_benchmark(bench, tmp_path)
+    real = code_identity.module_source_hash
 
-    from harness_plugins.decoders.greedy import Greedy
+    def edited(name: str) -> str:
+        return real(name) + ("-edited" if name == "harness.decoding" else "")
 
-    found = set()
-    for node in ast.walk(ast.parse(Path(code_identity._module_file(Greedy.__module__)).read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-    assert "harness_plugins.decoders._loop" in found  # the closure below must therefore include loop.py
-    code_identity.module_source_hash.cache_clear()
-    seen: list[str] = []
-    real = code_identity._module_file
-
-    def spy(name: str):
-        seen.append(name)
-        return real(name)
-
-    code_identity._module_file = spy
-    try:
-        code_identity.module_source_hash(Greedy.__module__)
-    finally:
-        code_identity._module_file = real
-        code_identity.module_source_hash.cache_clear()
-    assert "harness_plugins.decoders._loop" in seen
+    monkeypatch.setattr("harness.data_plan.module_source_hash", edited)
+    computed, _ = counts(run_benchmark(bench, tmp_path))
+    assert computed.get("fit", 0) == 0 and computed["generate"] >= 1
 
 
 def test_hub_models_are_keyed_by_resolved_commit_and_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

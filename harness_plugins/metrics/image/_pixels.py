@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from harness.api import ImageCodec, Metric
-from harness.errors import InputError
+from harness.api import ImageCodec, InputError, Metric
 
 IMAGE_REQUIRES = ("image_shape", "context_ids", "output_ids")
 

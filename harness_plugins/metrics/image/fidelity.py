@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.api import Metric
-from harness.errors import InputError
+from harness.api import InputError, Metric
 
 from ._pixels import IMAGE_REQUIRES, colours, image_codec, image_records
 

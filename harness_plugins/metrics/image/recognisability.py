@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.api import ImageCodec, Metric
-from harness.errors import InputError
-from harness.params import Param
+from harness.api import ImageCodec, InputError, Metric, Param
 
 from ._pixels import IMAGE_REQUIRES, colours, image_codec, image_records
 

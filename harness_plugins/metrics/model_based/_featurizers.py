@@ -35,10 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.api import MetricContext, inference
-from harness.errors import InputError
-from harness.params import Param
-from harness.store import atomic_write_bytes
+from harness.api import InputError, MetricContext, Param, atomic_write_bytes, inference, model_device, pad_batch
 
 log = logging.getLogger("harness")
 
@@ -192,23 +189,23 @@ class MiniLMFeaturizer(Featurizer):
 
 
 def last_token_states(module: Any, sequences: Sequence[Sequence[int]], pad: int, batch_size: int) -> Any:
-    """Last layer's hidden state at each sequence's last token (right padding + attention mask), float32 numpy."""
+    """Last layer's hidden state at each sequence's last token, float32 numpy [n, d].
+
+    Batches are right-padded by :func:`harness.api.pad_batch` (attention mask, no position ids), as every
+    scoring pass is. The module is called here rather than through ``padded_forward`` because MAUVE's
+    gpt2-large featurizer is a bare encoder (``transformers.AutoModel``): its output has hidden states but no
+    logits, which ``padded_forward`` returns.
+    """
     import numpy as np
     import torch
 
-    device = next(module.parameters()).device
+    device = model_device(module)
     feats = []
-    with inference(module):
-        for start in range(0, len(sequences), batch_size):
-            chunk = [list(s) for s in sequences[start : start + batch_size]]
-            width = max(len(s) for s in chunk)
-            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, seq in enumerate(chunk):
-                ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-                mask[row, : len(seq)] = 1
-            out = module(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
-            last = out.hidden_states[-1]
+    for start in range(0, len(sequences), batch_size):
+        chunk = [list(s) for s in sequences[start : start + batch_size]]
+        ids, mask, _ = pad_batch(chunk, pad, device, side="right")
+        with inference(module):
+            last = module(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
             lengths = torch.tensor([len(s) for s in chunk], device=last.device)
             rows = torch.arange(len(chunk), device=last.device)
             feats.append(last[rows, lengths - 1].float().cpu().numpy())

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from harness.errors import InputError, RunError
+from harness.api import InputError, RunError, log_probs, model_device, pad_batch, padded_forward
 
 log = logging.getLogger("harness")
 
@@ -105,7 +105,7 @@ class VerdictCache:
     def put(self, messages: Messages, reply: str) -> None:
         path = self._path(messages)
         if path is not None:
-            from harness.store import atomic_write_json
+            from harness.api import atomic_write_json
 
             atomic_write_json(path, {"reply": reply})
 
@@ -316,29 +316,24 @@ class LocalJudge(Judge):
         return out
 
     def _by_generation(self, handle: Any, tokenizer: Any, chunk: Sequence[list[int]]) -> list[str]:
-        import torch
-
         pad = handle.codec.pad_token_id if handle.codec.pad_token_id is not None else 0
-        width = max(len(s) for s in chunk)
-        input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in chunk], device=handle.module.device)
-        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in chunk], device=handle.module.device)
+        ids, mask, _ = pad_batch(chunk, pad, model_device(handle.module), side="left")  # generate() derives positions
         generated = handle.module.generate(
-            input_ids=input_ids, attention_mask=mask, max_new_tokens=self.max_new_tokens, do_sample=False,
+            input_ids=ids, attention_mask=mask, max_new_tokens=self.max_new_tokens, do_sample=False,
             pad_token_id=pad, eos_token_id=handle.codec.eos_token_id,
         )  # fmt: skip
+        width = ids.shape[1]
         return [tokenizer.decode(row[width:].tolist(), skip_special_tokens=True) for row in generated]
 
-    def _by_loglik(self, handle: Any, tokenizer: Any, chunk: Sequence[list[int]]) -> list[str]:
+    def _label_scores(self, handle: Any, tokenizer: Any, chunk: Sequence[list[int]]) -> list[list[float]]:
+        """Per prompt, the summed log-probability of each label's tokens after it (one right-padded pass)."""
         import torch
 
         label_ids = [list(tokenizer(label, add_special_tokens=False)["input_ids"]) for label in LABELS]
         rows = [prompt + label for prompt in chunk for label in label_ids]
-        width = max(len(r) for r in rows)
         pad = handle.codec.pad_token_id if handle.codec.pad_token_id is not None else 0
-        device = handle.module.device
-        input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=device)
-        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
-        logp = torch.log_softmax(handle.module(input_ids=input_ids, attention_mask=mask).logits.float(), dim=-1)
+        logp = log_probs(padded_forward(handle.module, rows, pad, side="right").logits)
+        device = logp.device
         out = []
         for i, prompt in enumerate(chunk):
             scores = []
@@ -347,5 +342,12 @@ class LocalJudge(Judge):
                 positions = torch.arange(len(prompt) - 1, len(prompt) - 1 + len(label), device=device)
                 targets = torch.tensor(label, device=device)
                 scores.append(float(logp[row, positions, targets].sum()))
-            out.append(LABELS[max(range(len(LABELS)), key=lambda k: (scores[k], -k))])
+            out.append(scores)
         return out
+
+    def _by_loglik(self, handle: Any, tokenizer: Any, chunk: Sequence[list[int]]) -> list[str]:
+        """The label whose tokens are most likely after the prompt (ties to the first label)."""
+        return [
+            LABELS[max(range(len(LABELS)), key=lambda k: (scores[k], -k))]
+            for scores in self._label_scores(handle, tokenizer, chunk)
+        ]

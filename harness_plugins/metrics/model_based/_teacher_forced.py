@@ -4,9 +4,9 @@ Shared by ``tf-entropy``, ``tf-topk-prob`` and ``perplexity``. For each record t
 ``context_ids + reference ids``: the record's ``reference_ids`` when present (the exact token ids the
 runner drew), otherwise ``reference_text`` re-encoded with the model's tokenizer *without* special tokens
 (codecs with a Hugging Face ``tokenizer`` attribute; other codecs: ``codec.encode``). The model runs once,
-teacher-forced, over the whole sequence (right padding with an attention mask, batches of ``batch_size``,
-``torch.inference_mode``, on the model's own device), and at every scored target position t the raw
-next-token distribution p_t = softmax(float32 logits at position t-1) gives:
+teacher-forced, over the whole sequence (``harness.api.padded_forward``: right padding with an attention
+mask, batches of ``batch_size``, ``torch.inference_mode``, on the model's own device), and at every scored
+target position t the raw next-token distribution p_t = softmax(float32 logits at position t-1) gives:
 
 * entropy H_t = -Σ_v p_t(v) ln p_t(v) (nats; 0·ln 0 = 0),
 * NLL_t = -ln p_t(x_t) of the actual token x_t,
@@ -24,8 +24,7 @@ import hashlib
 import json
 from typing import Any, ClassVar
 
-from harness.api import Metric, inference
-from harness.params import Param
+from harness.api import Metric, Param, entropy_of, log_probs, padded_forward
 
 from ._featurizers import model_handle, scratch
 
@@ -67,49 +66,41 @@ def scored_sequences(records: list[dict[str, Any]], codec: Any, span: str) -> li
 
 
 def forward_stats(handle: Any, items: list[tuple[list[int], int]], batch_size: int, top: int) -> list[dict[str, Any]]:
+    """Per item (ids, first target): entropy, NLL, cumulative top-k masses and argmax at every scored position.
+
+    One right-padded pass per batch through :func:`harness.api.padded_forward` (no position ids: right padding
+    leaves the model's own positions right); the distributions come from :func:`log_probs` (float32) and the
+    entropy from :func:`entropy_of`, the same formulas as the decoding loop's per-step statistics.
+    """
     import numpy as np
     import torch
 
-    module = handle.module
-    device = next(module.parameters()).device
     codec = handle.codec
     pad = codec.pad_token_id if codec.pad_token_id is not None else 0
     results: list[dict[str, Any]] = [None] * len(items)  # type: ignore[list-item]
     order = sorted(range(len(items)), key=lambda i: len(items[i][0]))  # similar lengths per batch: less padding
-    with inference(module):
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            width = max(1, max(len(items[i][0]) for i in chunk))
-            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, i in enumerate(chunk):
-                seq = items[i][0]
-                if seq:
-                    ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-                    mask[row, : len(seq)] = 1
-            logits = module(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-            for row, i in enumerate(chunk):
-                seq, first = items[i]
-                if len(seq) <= first:
-                    results[i] = {
-                        "entropy": np.zeros(0), "nll": np.zeros(0), "topk": np.zeros((0, top)),
-                        "top1": np.zeros(0, dtype=np.int64),
-                    }  # fmt: skip
-                    continue
-                scores = logits[row, first - 1 : len(seq) - 1].float()
-                targets = torch.tensor(seq[first:], dtype=torch.long, device=scores.device)
-                logp = torch.log_softmax(scores, dim=-1)
-                probs = logp.exp()
-                entropy = -(probs * logp).nan_to_num().sum(-1)
-                nll = -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-                k = min(top, probs.shape[-1])
-                topk = probs.topk(k, dim=-1).values.cumsum(-1)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        logits = padded_forward(handle.module, [items[i][0] for i in chunk], pad, side="right").logits
+        for row, i in enumerate(chunk):
+            seq, first = items[i]
+            if len(seq) <= first:
                 results[i] = {
-                    "entropy": entropy.double().cpu().numpy(),
-                    "nll": nll.double().cpu().numpy(),
-                    "topk": topk.double().cpu().numpy(),
-                    "top1": probs.argmax(-1).cpu().numpy(),
-                }
+                    "entropy": np.zeros(0), "nll": np.zeros(0), "topk": np.zeros((0, top)),
+                    "top1": np.zeros(0, dtype=np.int64),
+                }  # fmt: skip
+                continue
+            logp = log_probs(logits[row, first - 1 : len(seq) - 1])  # position t-1 predicts target t
+            probs = logp.exp()
+            targets = torch.tensor(seq[first:], dtype=torch.long, device=logp.device)
+            nll = -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+            topk = probs.topk(min(top, probs.shape[-1]), dim=-1).values.cumsum(-1)
+            results[i] = {
+                "entropy": entropy_of(logp).double().cpu().numpy(),
+                "nll": nll.double().cpu().numpy(),
+                "topk": topk.double().cpu().numpy(),
+                "top1": probs.argmax(-1).cpu().numpy(),
+            }
     return results
 
 

@@ -13,9 +13,7 @@ from typing import Any
 
 from harness_plugins.models._hf_handle import DTYPES
 
-from harness.api import Metric
-from harness.errors import InputError, RunError
-from harness.params import Param
+from harness.api import InputError, Metric, Param, RunError
 
 from ._judge import PROMPT_VERSION, HttpJudge, Judge, LocalJudge, VerdictCache, judge_messages, parse_verdict
 

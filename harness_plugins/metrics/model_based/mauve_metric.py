@@ -11,9 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from harness.api import Metric
-from harness.errors import InputError
-from harness.params import Param
+from harness.api import InputError, Metric, Param
 
 from ._featurizers import feature_memo, featurizer_params, make_featurizer, text_features
 

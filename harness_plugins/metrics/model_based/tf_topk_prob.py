@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.params import Param
+from harness.api import Param
 
 from ._teacher_forced import TeacherForcedMetric, teacher_forced_params
 

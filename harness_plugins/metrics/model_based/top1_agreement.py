@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.api import Metric
-from harness.params import Param
+from harness.api import Metric, Param
 
 from ._teacher_forced import forward_stats, scored_sequences, teacher_forced_params
 from ._featurizers import model_handle

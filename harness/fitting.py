@@ -1,0 +1,80 @@
+"""The fit phase: train each planned (model, recipe) whose fit is not stored yet, and store it.
+
+A fit is stored as its weights (a cache directory), its curve rows and its info (seconds, sequences,
+the recipe's :class:`FitOutcome`, the logging params it was logged with). In a multi-process launch
+every process trains together and the main one stores.
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+from harness import distributed
+from harness.api import FitContext, FitOutcome
+from harness.data_plan import FitPlan
+from harness.errors import HarnessError, RunError
+from harness.model_pool import ModelPool
+from harness.stages import StageBook
+
+
+class Fitter:
+    def __init__(self, book: StageBook, pool: ModelPool, fresh: bool):
+        self.book = book
+        self.pool = pool
+        self.fresh = fresh
+
+    def ensure(self, fit: FitPlan) -> None:
+        """Make the fit's weights exist in the cache: reuse them, wait for another run's, or train now."""
+        if not fit.trains:
+            return
+        if self.book.fit_stored(fit.key):
+            self.book.count("fit", True)
+            return
+        with self.book.lock("fit", fit.key, f"fit {fit.model}/{fit.recipe.key}"):
+            if self.book.fit_stored(fit.key):  # another run stored it while we waited
+                self.book.count("fit", True)
+                return
+            self.train(fit)
+
+    def train(self, fit: FitPlan) -> None:
+        assert fit.samples is not None and fit.data_seed is not None
+        recipe = fit.recipe
+        handle = self.pool.for_training(fit.model)
+        curves: list[dict[str, float]] = []
+        work = self.book.cache.root / "work" / fit.key
+        if self.fresh and distributed.is_main():
+            shutil.rmtree(work, ignore_errors=True)  # --fresh: no resuming from an earlier checkpoint either
+        work.mkdir(parents=True, exist_ok=True)
+        with self.book.timed("fit"), self.book.reporter.task(f"fit {fit.model}/{recipe.key}", total=1) as task:
+            ctx = FitContext(
+                seed=fit.data_seed,
+                work_dir=work,
+                progress=lambda done, total, info: task.update(done, info, total=total),
+                curve=curves.append,
+                heldout=[s.token_ids for s in fit.heldout],
+            )
+            try:
+                outcome = recipe.instantiate().fit(handle, [s.token_ids for s in fit.samples], ctx)
+            except HarnessError:
+                raise
+            except Exception as exc:
+                raise RunError(f"recipe {recipe.key} ({recipe.plugin}) failed on model {fit.model}: {type(exc).__name__}: {exc}") from exc
+            seconds = task.elapsed()
+        self.pool.adopt(fit.model, fit.key, handle)
+        self.book.count("fit", False)
+        if not distributed.is_main():
+            return  # the main process stores the fit; the others only helped to train it
+        staging = self.book.cache.staging_directory("fits", fit.key)
+        handle.save_weights(staging)
+        self.book.cache.commit_directory("fits", fit.key, staging)
+        self.book.put("curves", fit.key, curves)
+        info = {"seconds": seconds, "sequences": len(fit.samples), "logged_with": recipe.logging_params()}
+        self.book.put("fit", fit.key, info | outcome_facts(outcome))
+
+
+def outcome_facts(outcome: Any) -> dict[str, Any]:
+    """A recipe's report as stored: a :class:`FitOutcome`'s JSON (a plain dict is accepted too)."""
+    if isinstance(outcome, FitOutcome):
+        return outcome.to_json()
+    return dict(outcome) if isinstance(outcome, dict) else {}
