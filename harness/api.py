@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
 
 from harness import distributed
 from harness.errors import ConfigError, HarnessError, InputError, PluginError, RunError, did_you_mean
-from harness.forward import ForwardOutput, entropy_of, log_probs, model_device, pad_batch, padded_forward, step_stats
-from harness.decoding import History, Processor, Transcript, cache_argument, decode, make_generators, pad_id, prefill, rescore, returned_cache, suppress_eos
+from harness.forward import ForwardOutput, inference, entropy_of, log_probs, model_device, pad_batch, padded_forward, step_stats
+from harness.decoding import Generation, History, Processor, Transcript, cache_argument, decode, make_generators, pad_id, prefill, rescore, returned_cache, suppress_eos
 from harness.hookspecs import Register, hookimpl
 from harness.params import REQUIRED, Param
 from harness.sampling import derive_seed
@@ -83,6 +83,12 @@ class Plugin:
                     raise InputError(f"{self.name}: required parameter {name!r} is missing")
                 return param.default
         raise KeyError(name)
+
+    @classmethod
+    def config_problems(cls, params: dict[str, Any], train: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+        """Problems no single param shows (several params together; for a recipe, with its ``train:`` block),
+        as (field, message) pairs: ``harness validate`` reports them at that field of the YAML entry."""
+        return []
 
     def data_slices(self) -> list[tuple[str, int, int | None]]:
         """Index ranges ``(source, start, stop)`` (stop None = the end) of a shared offline source this instance
@@ -245,23 +251,6 @@ class ModelHandle:
 
     def load_weights(self, directory: Path) -> None:
         raise NotImplementedError
-
-
-@contextmanager
-def inference(module: "torch.nn.Module") -> Iterator[None]:
-    """Run ``module`` in eval mode under ``torch.inference_mode``, restoring its training flag afterwards.
-
-    Decoders and metrics may be handed a model in the middle of a recipe; they must not leave it changed.
-    """
-    import torch
-
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        module.train(was_training)
 
 
 @dataclass
@@ -448,21 +437,6 @@ class FitOutcome:
 
 
 # --------------------------------------------------------------------------- decoders
-
-
-@dataclass
-class Generation:
-    """One continuation plus per-step statistics of the *raw* model distribution."""
-
-    output_ids: list[int]
-    step_entropy: list[float] = field(default_factory=list)
-    step_top1: list[float] = field(default_factory=list)
-    #: True when the row ended because the model emitted EOS (only possible with ``DecodeContext.stop_at_eos``)
-    stopped_at_eos: bool = False
-    #: per-row facts a decoder reports (JSON values), written into the row's record under these names, e.g.
-    #: ``{"blocked_steps": 3}`` (citation blocking) or ``{"temperature": 0.41}`` (a chosen temperature).
-    #: A name may not shadow a core record field (:data:`SAMPLE_FIELDS`, :data:`OPTIONAL_SAMPLE_FIELDS`).
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

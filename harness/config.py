@@ -449,14 +449,10 @@ def _cells(data: dict, sections: dict[str, dict[str, Component]], problems: _Pro
 
 
 def _sizes_and_modalities(bench_parts: dict[str, Any], problems: _Problems) -> None:
-    recipes: dict[str, Component] = bench_parts["recipes"]
-    for key, recipe in recipes.items():
-        batch = recipe.params.get("batch_size")
-        if recipe.train and isinstance(batch, int) and batch > recipe.train["samples"]:
-            problems.add(
-                ("recipes", key, "batch_size"),
-                f"{batch} is larger than train.samples {recipe.train['samples']}: not one full batch per epoch",
-            )
+    for section in ("models", "datasets", "recipes", "decoders", "metrics"):
+        for key, comp in bench_parts[section].items():
+            for name, message in comp.registration.cls.config_problems(comp.params, comp.train):
+                problems.add((section, key, name), message)
     models: dict[str, Component] = bench_parts["models"]
     for mkey, model in models.items():
         modality = getattr(model.registration.cls, "modality", "text")

@@ -30,12 +30,28 @@ Search decoders with their own loop (contrastive, beam) reuse :func:`prefill`, :
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
-from harness.forward import model_device, pad_batch, padded_forward, step_stats
+from harness.forward import inference, model_device, pad_batch, padded_forward, step_stats
 
 if TYPE_CHECKING:  # pragma: no cover
-    from harness.api import Generation, ModelHandle
+    from harness.api import ModelHandle
+
+
+@dataclass
+class Generation:
+    """One continuation plus per-step statistics of the *raw* model distribution."""
+
+    output_ids: list[int]
+    step_entropy: list[float] = field(default_factory=list)
+    step_top1: list[float] = field(default_factory=list)
+    #: True when the row ended because the model emitted EOS (only possible with ``DecodeContext.stop_at_eos``)
+    stopped_at_eos: bool = False
+    #: per-row facts a decoder reports (JSON values), written into the row's record under these names, e.g.
+    #: ``{"blocked_steps": 3}`` (citation blocking) or ``{"temperature": 0.41}`` (a chosen temperature).
+    #: A name may not shadow a core record field (:data:`SAMPLE_FIELDS`, :data:`OPTIONAL_SAMPLE_FIELDS`).
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class History:
@@ -155,8 +171,6 @@ class Transcript:
         return not bool(self.alive.any())
 
     def generations(self) -> list["Generation"]:
-        from harness.api import Generation
-
         ended = (~self.alive).tolist()
         return [
             Generation(out, ent, top, stopped_at_eos=bool(end))
@@ -209,7 +223,6 @@ def decode(
     """
     import torch
 
-    from harness.api import inference
 
     if not contexts:
         return []

@@ -16,10 +16,28 @@ torch is imported inside the functions: importing this module stays cheap.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Iterator, Literal, Sequence
 
 Side = Literal["left", "right"]
+
+
+@contextmanager
+def inference(module: Any) -> Iterator[None]:
+    """Run ``module`` in eval mode under ``torch.inference_mode``, restoring its training flag afterwards.
+
+    Decoders and metrics may be handed a model in the middle of a recipe; they must not leave it changed.
+    """
+    import torch
+
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        module.train(was_training)
 
 
 def model_device(module: Any) -> Any:
@@ -58,8 +76,6 @@ def padded_forward(
     module: Any, sequences: Sequence[Sequence[int]], pad: int, side: Side = "left", hidden_states: bool = False
 ) -> ForwardOutput:
     """One inference-mode pass over ``sequences`` padded on ``side`` (see :func:`pad_batch`)."""
-    from harness.api import inference
-
     ids, mask, positions = pad_batch(sequences, pad, model_device(module), side)
     kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
     if positions is not None:

@@ -10,7 +10,9 @@ A recipe that selects weights on curve points (``finetune``'s early stopping) ke
 
 from __future__ import annotations
 
-from harness.api import Param
+from typing import Any
+
+from harness.api import Param, Recipe
 
 from harness_plugins.recipes._engine import PRECISIONS
 
@@ -70,3 +72,14 @@ def training_params(
     """The whole shared schema with this recipe's optimisation defaults."""
     curve = curve_params(curve_selects_weights)
     return optimisation_params(lr, epochs, optimizer, weight_decay, batch_size) + COMPUTE_PARAMS + curve + CHECKPOINT_PARAMS
+
+
+class BatchedRecipe(Recipe):
+    """A recipe on the shared training loop: one batch must fit in an epoch of its training set."""
+
+    @classmethod
+    def config_problems(cls, params: dict[str, Any], train: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+        batch = params.get("batch_size")
+        if train and isinstance(batch, int) and batch > train["samples"]:
+            return [("batch_size", f"{batch} is larger than train.samples {train['samples']}: not one full batch per epoch")]
+        return []

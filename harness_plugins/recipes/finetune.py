@@ -8,13 +8,13 @@ held-out loss is measured at every curve point (before training and every ``curv
 
 from __future__ import annotations
 
-from harness.api import FitContext, FitOutcome, InputError, ModelHandle, Param, Recipe
+from harness.api import FitContext, FitOutcome, InputError, ModelHandle, Param
 
 from harness_plugins.recipes._trainer import LoopOptions, train
-from harness_plugins.recipes._training_params import training_params
+from harness_plugins.recipes._training_params import BatchedRecipe, training_params
 
 
-class EarlyStoppedFinetune(Recipe):
+class EarlyStoppedFinetune(BatchedRecipe):
     name = "finetune"
     description = "Fine-tune with the hyperfit optimiser, early-stopped at the minimum held-out loss."
     version = "1"

@@ -8,15 +8,15 @@ weight decay, another lr and epoch count, the first rows instead of a random sam
 
 from __future__ import annotations
 
-from harness.api import FitContext, FitOutcome, ModelHandle, Recipe
+from harness.api import FitContext, FitOutcome, ModelHandle
 
 from harness_plugins.recipes._trainer import disable_dropout, train
-from harness_plugins.recipes._training_params import training_params
+from harness_plugins.recipes._training_params import BatchedRecipe, training_params
 
 __all__ = ["Hyperfit", "disable_dropout"]
 
 
-class Hyperfit(Recipe):
+class Hyperfit(BatchedRecipe):
     name = "hyperfit"
     description = "Full fine-tune with Adam (wd 0), constant lr, fixed epochs, dropout off (paper defaults)."
     version = "2"

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.api import FitContext, FitOutcome, InputError, ModelHandle, Param, Recipe
+from harness.api import FitContext, FitOutcome, InputError, ModelHandle, Param
 
 from harness_plugins.recipes._trainer import train
-from harness_plugins.recipes._training_params import training_params
+from harness_plugins.recipes._training_params import BatchedRecipe, training_params
 
 
 def block_count(module: Any) -> int:
@@ -47,7 +47,7 @@ def block_linear_names(module: Any) -> list[str]:
     return sorted(names)
 
 
-class LoRA(Recipe):
+class LoRA(BatchedRecipe):
     name = "lora"
     description = "Hyperfit through LoRA adapters (peft), all or only late layers; merged at the end."
     version = "1"

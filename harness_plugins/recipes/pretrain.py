@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.api import FitContext, FitOutcome, ModelHandle, Param, Recipe
+from harness.api import FitContext, FitOutcome, ModelHandle, Param
 
 from harness_plugins.recipes._trainer import LoopOptions, train
-from harness_plugins.recipes._training_params import training_params
+from harness_plugins.recipes._training_params import BatchedRecipe, training_params
 
 
 def warmup_cosine(warmup: float, min_ratio: float):
@@ -45,7 +45,7 @@ def reinitialise(module: Any, seed: int) -> None:
         module.tie_weights()
 
 
-class Pretrain(Recipe):
+class Pretrain(BatchedRecipe):
     name = "pretrain"
     description = "Train from random init (AdamW, warmup + cosine); for models without offline weights."
     version = "1"
