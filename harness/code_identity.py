@@ -2,7 +2,7 @@
 
 A stage key holds the hash of the plugin class's module *and of every module of the same package it
 imports* (found by reading the import statements, at any depth, without running anything), so an edit
-to a shared helper (``harness_plugins/decoders/_loop.py``) or to a ``--plugins FILE.py`` recomputes the
+to a shared helper (``harness_plugins/decoders/_ngram.py``) or to a ``--plugins FILE.py`` recomputes the
 stages that code decides, while an edit to an unrelated plugin does not. Code outside the plugin's own
 package (the harness core, torch, transformers) is covered by versions instead: ``library_versions``.
 """

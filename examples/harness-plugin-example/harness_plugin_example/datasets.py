@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from harness import hookimpl
-from harness.api import Dataset, Document
-from harness.errors import InputError
-from harness.params import Param
+from harness.api import Dataset, Document, hookimpl, InputError, Param
 
 _ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen " \
         "seventeen eighteen nineteen".split()  # fmt: skip

@@ -12,8 +12,7 @@ picked and every row has exactly ``new_tokens`` tokens; with ``stop_at_eos`` a r
 
 from __future__ import annotations
 
-from harness import hookimpl
-from harness.api import DecodeContext, Decoder, Generation, ModelHandle, inference
+from harness.api import DecodeContext, Decoder, Generation, hookimpl, inference, ModelHandle
 
 
 class NoRepeatGreedy(Decoder):

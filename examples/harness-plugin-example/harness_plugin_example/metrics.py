@@ -10,9 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from harness import hookimpl
-from harness.api import Metric
-from harness.params import Param
+from harness.api import hookimpl, Metric, Param
 
 _WORD = re.compile(r"\w+")
 

@@ -12,9 +12,7 @@ import hashlib
 from pathlib import Path
 from typing import Sequence
 
-from harness import hookimpl
-from harness.api import Codec, LoadContext, ModelHandle, ModelLoader
-from harness.params import Param
+from harness.api import Codec, hookimpl, LoadContext, ModelHandle, ModelLoader, Param
 
 ALPHABET = " abcdefghijklmnopqrstuvwxyz0123456789,.?"
 PAD, EOS, FIRST = 0, 1, 2

@@ -8,9 +8,7 @@ handle's ``save_weights``) and reuses them while the recipe's name, version, par
 
 from __future__ import annotations
 
-from harness import hookimpl
-from harness.api import FitContext, ModelHandle, Recipe
-from harness.params import Param
+from harness.api import FitContext, hookimpl, ModelHandle, Param, Recipe
 
 
 class PlainSGD(Recipe):
