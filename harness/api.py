@@ -21,6 +21,7 @@ from harness.forward import ForwardOutput, inference, entropy_of, log_probs, mod
 from harness.decoding import Generation, History, Processor, Transcript, cache_argument, decode, make_generators, pad_id, prefill, rescore, returned_cache, suppress_eos
 from harness.hookspecs import Register, hookimpl
 from harness.params import REQUIRED, Param
+from harness.precision import PRECISIONS, native_bf16, resolve_dtype, resolve_precision, torch_dtype
 from harness.sampling import derive_seed
 from harness.store import atomic_write_bytes, atomic_write_json, atomic_write_jsonl, atomic_write_text, content_key
 
@@ -44,6 +45,8 @@ __all__ = [
     # running a model: one padded forward, its statistics, eval mode
     "inference", "ForwardOutput", "pad_batch", "padded_forward", "log_probs", "entropy_of", "step_stats",
     "model_device",
+    # what "auto" dtypes and precisions resolve to on a device (bf16 where it is native)
+    "PRECISIONS", "native_bf16", "resolve_dtype", "resolve_precision", "torch_dtype",
     # decoding: the composition loop and its parts (harness.decoding)
     "decode", "Processor", "History", "Transcript", "make_generators", "suppress_eos", "pad_id", "prefill",
     "rescore", "cache_argument", "returned_cache",
@@ -409,6 +412,11 @@ class Recipe(Plugin):
                   help="held-out sequences (same length, other documents) for the fit's curve and early stopping"),
         )  # fmt: skip
 
+    def resolved_settings(self, device: str) -> dict[str, Any]:
+        """Settings that "auto" params resolve to on ``device`` (e.g. ``precision: auto`` → bf16 on a CPU with
+        native bf16): part of the fit's stage key and recorded in the manifest, like a loader's dtype."""
+        return {}
+
     def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> "FitOutcome":
         """Change ``handle.module``'s weights in place; return a :class:`FitOutcome` (stored with the fit)."""
         raise NotImplementedError
@@ -535,6 +543,8 @@ class MetricContext:
     model_key: str | None = None
     #: load the same model under another recipe of the benchmark, by recipe name (see recipe_dependencies)
     model_for: Callable[[str], ModelHandle] | None = None
+    #: the results folder the scored generations belong to (e.g. its annotations/), when there is one
+    results_dir: Path | None = None
 
 
 class Metric(Plugin):
@@ -569,6 +579,11 @@ class Metric(Plugin):
         """Recipes (by name) whose fitted weights this metric reads through ``context.model_for``; their fit
         keys become part of the score's cache key."""
         return ()
+
+    def input_fingerprint(self) -> str:
+        """A hash of inputs the metric reads besides the records and its params (e.g. human judgement files):
+        part of the score's cache key, so new inputs recompute the score. "" when there are none."""
+        return ""
 
     def score_samples(self, samples: list[dict[str, Any]]) -> list[float]:
         raise NotImplementedError

@@ -14,6 +14,7 @@ import click
 from harness import __version__
 from harness.errors import HarnessError, InputError
 from harness.plugin_manager import LoadedPlugins, PluginOptions, load_plugins
+from harness.trackers import TRACKER_NAMES
 
 
 class State:
@@ -116,9 +117,12 @@ def validate(benchmarks: tuple[str, ...]) -> None:
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.option("--fit-only", is_flag=True,
               help="Train every fit into the cache and stop (e.g. under accelerate launch); a later run generates.")
+@click.option("--tracker", "trackers", multiple=True, type=click.Choice(TRACKER_NAMES),
+              help="Mirror the run into an experiment tracker, offline (repeatable; the benchmark's `trackers:` "
+                   "settings win, else the defaults: RESULTS/mlruns, RESULTS/wandb, RESULTS/tensorboard).")
 @plugin_options
 def run(benchmarks: tuple[str, ...], results_root: str, cache_root: str | None, fresh: bool, limit: int | None,
-        device: str, quiet: bool, fit_only: bool) -> None:  # fmt: skip
+        device: str, quiet: bool, fit_only: bool, trackers: tuple[str, ...]) -> None:  # fmt: skip
     """Run benchmarks: fit, generate, score, and write results/<benchmark>/ plus a leaderboard."""
     from rich.console import Console
 
@@ -127,6 +131,7 @@ def run(benchmarks: tuple[str, ...], results_root: str, cache_root: str | None, 
     from harness.progress import Reporter
     from harness.runner import Runner, RunOptions, describe_counts
     from harness.store import default_cache_dir
+    from harness.trackers import check_packages, with_trackers
 
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise InputError(f"--device {device}: use cpu, cuda, cuda:N or auto")
@@ -134,6 +139,8 @@ def run(benchmarks: tuple[str, ...], results_root: str, cache_root: str | None, 
     for bench in benches:
         if limit and limit > bench.eval.contexts:
             raise InputError(f"--limit {limit} is larger than eval.contexts {bench.eval.contexts} in {bench.path}")
+        bench.trackers = with_trackers(bench.trackers, trackers)
+        check_packages(bench.trackers)  # a tracker's missing package stops every benchmark here, before any model loads
     cache = Path(cache_root).expanduser() if cache_root else default_cache_dir()
     err = Console(stderr=True)
     for bench in benches:
@@ -143,6 +150,7 @@ def run(benchmarks: tuple[str, ...], results_root: str, cache_root: str | None, 
             runner = Runner(bench, options, reporter)
             if fit_only:
                 runner.fit()
+                runner.trackers.finish()  # the curves it trained went out live; no scores to record
             else:
                 summary = runner.run()
         if helper:
@@ -197,6 +205,35 @@ def leaderboard(results_dir: str, fmt: str) -> None:
     print_leaderboard(Path(results_dir), fmt)
 
 
+@cli.command()
+@click.argument("results_dir", type=click.Path())
+@click.argument("cell_a", metavar="CELL_A")
+@click.argument("cell_b", metavar="CELL_B")
+@click.option("--dataset", default=None, help="Only this eval dataset.")
+@click.option("--metric", "metric_name", default=None, help="Only this metric (its name in the benchmark).")
+@click.option("--format", "fmt", default="rich", show_default=True, help="rich, md or json.")
+@click.option("--bootstrap", default=None, type=click.IntRange(min=0),
+              help="Paired bootstrap resamples (default: the run's eval.bootstrap; capped per metric, e.g. MAUVE 50).")
+@plugin_options
+def compare(results_dir: str, cell_a: str, cell_b: str, dataset: str | None, metric_name: str | None, fmt: str,
+            bootstrap: int | None) -> None:  # fmt: skip
+    """Compare two cells (model__recipe__decoder) on their shared prompts: B − A with a paired bootstrap and p."""
+    from harness.errors import did_you_mean
+    from harness.paired import FORMATS, compare_results, render_json, render_markdown, render_rich
+    from harness.store import default_cache_dir
+
+    if fmt not in FORMATS:
+        raise InputError(f'--format "{fmt}": unknown format{did_you_mean(fmt, FORMATS)}')
+    result = compare_results(Path(results_dir), cell_a, cell_b, _state().plugins().registry, dataset=dataset,
+                             metric=metric_name, bootstrap=bootstrap, cache_dir=default_cache_dir())  # fmt: skip
+    if fmt == "rich":
+        from rich.console import Console
+
+        Console(width=None if sys.stdout.isatty() else 160).print(render_rich(result))
+    else:
+        sys.stdout.write(render_markdown(result) if fmt == "md" else render_json(result))
+
+
 def _parse_param(text: str) -> tuple[str, Any]:
     import yaml
 
@@ -239,6 +276,9 @@ def score(generations: str, metric_name: str, raw_params: tuple[str, ...], boots
         raise InputError("; ".join(f"--param {name}: {message}" for name, message in problems.items))
     records = read_generations(Path(generations))
     context = MetricContext(cache_dir=default_cache_dir() / "features")
+    source = Path(generations).resolve()
+    if source.name == "generations.jsonl" and source.parent.parent.name == "cells":  # RESULTS/cells/CELL/…
+        context.results_dir = source.parent.parent.parent
     if train_file:
         train = read_generations(Path(train_file))
         if any(not isinstance(r.get("token_ids"), list) for r in train):
@@ -303,13 +343,57 @@ def read_generations(path: Path) -> list[dict[str, Any]]:
 @click.option("--cell", default=None, help="Only this cell (model__recipe__decoder).")
 @click.option("--dataset", default=None, help="Only this eval dataset.")
 @click.option("-n", "count", default=3, show_default=True, help="Continuations per cell.")
-@click.option("--ngram", default=4, show_default=True, help="Highlight words that repeat an earlier n-gram of this size.")
+@click.option("--repeat-ngram", "--ngram", "ngram", default=4, show_default=True, type=click.IntRange(min=0), metavar="N",
+              help="Highlight every word N-gram that occurs more than once in a continuation (0: off).")
 @plugin_options
 def show(results_dir: str, cell: str | None, dataset: str | None, count: int, ngram: int) -> None:
     """Read generated samples, with repeated n-grams highlighted."""
     from harness.show import show_samples
 
     show_samples(Path(results_dir), cell, dataset, count, ngram)
+
+
+@cli.command()
+@click.argument("results_dir", type=click.Path())
+@click.option("--out", "out", default=None, type=click.Path(),
+              help="Where to write the HTML (default RESULTS_DIR/report.html).")
+@click.option("--copy-ngram", default=8, show_default=True, type=int,
+              help="Mark spans of at least this many tokens copied from the recipe's training samples.")
+@plugin_options
+def report(results_dir: str, out: str | None, copy_ngram: int) -> None:
+    """Write one self-contained HTML report: summary, leaderboard, curves, pictures, sample browser."""
+    from harness.report import describe, write_report
+
+    registry = _state().plugins().registry  # each model's loader may give its codec: tokens placed in the text
+    click.echo(describe(write_report(Path(results_dir), Path(out) if out else None, copy_ngram, registry)), err=True)
+
+
+@cli.command()
+@click.argument("results_dir", type=click.Path())
+@click.option("--a", "cell_a", required=True, metavar="CELL", help="A cell (model__recipe__decoder) or `reference`.")
+@click.option("--b", "cell_b", required=True, metavar="CELL",
+              help="The other cell, or `reference` (the human continuation: the paper's comparison).")
+@click.option("--annotator", default=None, metavar="NAME",
+              help="Your name (letters, digits, . _ -); judgements go to RESULTS_DIR/annotations/NAME.jsonl. "
+                   "Default: the login name.")
+@click.option("--dataset", default=None, help="Only the prompts of this eval dataset.")
+@click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535),
+              help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seeds the item order and the left/right sides.")
+@plugin_options
+def annotate(results_dir: str, cell_a: str, cell_b: str, annotator: str | None, dataset: str | None, port: int,
+             seed: int) -> None:  # fmt: skip
+    """Blind pairwise human preference: serve a local page (127.0.0.1, secret token) to judge A / B / tie."""
+    import getpass
+
+    from harness.annotate import check_annotator, serve
+
+    if annotator is None:
+        try:
+            annotator = check_annotator(getpass.getuser())
+        except (InputError, OSError, KeyError):
+            raise InputError("--annotator NAME is needed (the login name is not a safe file name)") from None
+    serve(Path(results_dir), cell_a, cell_b, annotator, dataset, port, seed, echo=lambda line: click.echo(line))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,7 +19,8 @@ from harness.params import Param, resolve_params
 from harness.registry import KIND_LABELS, Registration, Registry
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-TOP_LEVEL = ("name", "description", "seed", "models", "datasets", "recipes", "decoders", "metrics", "eval", "matrix")
+TOP_LEVEL = ("name", "description", "seed", "models", "datasets", "recipes", "decoders", "metrics", "eval", "matrix",
+             "baselines", "trackers")
 EVAL_SCHEMA = (
     Param("datasets", list, help="dataset names to draw held-out contexts from"),
     Param("contexts", int, default=100, min=1, help="held-out contexts per eval dataset"),
@@ -149,6 +150,10 @@ class Benchmark:
     metrics: dict[str, Component]
     eval: EvalSpec
     cells: list[Cell] = field(default_factory=list)
+    #: cell ids (model__recipe__decoder) every other cell is compared with, paired over prompts (harness.paired)
+    baselines: list[str] = field(default_factory=list)
+    #: tracker name → its resolved settings (harness.trackers); where the run is mirrored, never in a stage key
+    trackers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def components(self) -> list["Component"]:
         """Every configured plugin instance, the parts of composed decoders included (manifest, plugin table)."""
@@ -186,6 +191,7 @@ class Benchmark:
             # context_fraction only where it applies (image benchmarks): text configs resolve as before
             "eval": {k: v for k, v in vars(self.eval).items() if not (k == "context_fraction" and v is None)},
             "matrix": [vars(c).copy() for c in self.cells],
+            **({"baselines": list(self.baselines)} if self.baselines else {}),  # absent: configs resolve as before
         }
 
 
@@ -448,6 +454,60 @@ def _cells(data: dict, sections: dict[str, dict[str, Component]], problems: _Pro
     return cells
 
 
+def _baselines(data: dict, cells: list[Cell], problems: _Problems) -> list[str]:
+    """``baselines: [model__recipe__decoder, ...]``: cells of the matrix that every other cell is compared with."""
+    raw = data.get("baselines")
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.add(("baselines",), f"expected a list of cell ids (model__recipe__decoder), got {raw!r}")
+        return []
+    ids = [cell.id for cell in cells]
+    out: list[str] = []
+    for i, name in enumerate(raw):
+        if not isinstance(name, str):
+            problems.add(("baselines", i), f"expected a cell id (model__recipe__decoder), got {name!r}")
+        elif name in out:
+            problems.add(("baselines", i), f'"{name}" is listed twice')
+        elif name not in ids:
+            problems.add(("baselines", i), f'unknown cell "{name}": not in the matrix' + did_you_mean(name, ids))
+        else:
+            out.append(name)
+    return out
+
+
+def _trackers(data: dict, problems: _Problems) -> dict[str, dict[str, Any]]:
+    """``trackers: {mlflow: {...}, wandb: {...}, tensorboard: {...}}`` (or a list of names, each at its defaults):
+    the experiment trackers that mirror the run. Only where results are mirrored: no stage key sees it."""
+    from harness.trackers import TRACKERS
+
+    raw = data.get("trackers")
+    if raw is None:
+        return {}
+    if isinstance(raw, list) and all(isinstance(name, str) for name in raw):
+        raw = {name: {} for name in raw}
+    if not isinstance(raw, dict):
+        problems.add(("trackers",), "expected a mapping of tracker name → settings, e.g. {mlflow: {}, tensorboard: "
+                                    f"{{log_dir: runs}}}} (or a list of names), got {raw!r}")  # fmt: skip
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, settings in raw.items():
+        path = ("trackers", name)
+        if name not in TRACKERS:
+            problems.add(path, f'unknown tracker "{name}"' + did_you_mean(str(name), TRACKERS))
+            continue
+        if settings is None:
+            settings = {}  # `mlflow:` alone: the defaults
+        if not isinstance(settings, dict):
+            problems.add(path, f"expected a mapping of {name} settings ({{}} for the defaults), got {settings!r}")
+            continue
+        resolved, param_problems = resolve_params(TRACKERS[name].params, settings)
+        for key, message in param_problems.items:
+            problems.add(path + (key,), message)
+        out[name] = resolved
+    return out
+
+
 def _sizes_and_modalities(bench_parts: dict[str, Any], problems: _Problems) -> None:
     for section in ("models", "datasets", "recipes", "decoders", "metrics"):
         for key, comp in bench_parts[section].items():
@@ -547,6 +607,8 @@ def load_benchmark(path: Path | str, registry: Registry) -> Benchmark:
     }
     spec = _eval_spec(data, problems)
     cells = _cells(data, parts, problems)
+    baselines = _baselines(data, cells, problems)
+    trackers = _trackers(data, problems)
     _sizes_and_modalities(parts, problems)
     _eval_lengths(data, parts, spec, problems)
     _overlapping_slices(parts, problems)
@@ -560,5 +622,7 @@ def load_benchmark(path: Path | str, registry: Registry) -> Benchmark:
         description=description,
         eval=spec,
         cells=cells,
+        baselines=baselines,
+        trackers=trackers,
         **parts,
     )

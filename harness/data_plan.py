@@ -87,6 +87,8 @@ class Plan:
     disjointness: dict[str, dict[str, Any]]
     #: per dataset: content hash and document count (manifest)
     data: dict[str, dict[str, Any]]
+    #: per "model/recipe": what the recipe's "auto" params resolved to (manifest)
+    fit_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class DataPlanner:
@@ -101,6 +103,7 @@ class DataPlanner:
         self._data_hash: dict[str, str] = {}
         self._tokenized: dict[tuple[str, str], list[TokenizedDocument]] = {}
         self.disjointness: dict[str, dict[str, Any]] = {}
+        self.resolved_fits: dict[str, dict[str, Any]] = {}  # per "model/recipe": the recipe's resolved settings
 
     # ------------------------------------------------------------------ documents
 
@@ -166,7 +169,7 @@ class DataPlanner:
             for dataset in self.bench.eval.datasets
         ]
         data = {key: {"sha256": self._data_hash.get(key), "documents": len(self._docs.get(key, []))} for key in self.bench.datasets}
-        return Plan(contexts, fits, generations, self.disjointness, data)
+        return Plan(contexts, fits, generations, self.disjointness, data, self.resolved_fits)
 
     def metric_recipes(self) -> list[str]:
         """Recipes named by metrics (``recipe_dependencies``): checked to exist in the benchmark."""
@@ -201,8 +204,13 @@ class DataPlanner:
 
     def fit_plan(self, model: str, recipe: Component, contexts: dict[tuple[str, str], ContextDraw]) -> FitPlan:
         """The fit key: model, the recipe's result-deciding params, training data, seed (and the held-out
-        sequences for a recipe that selects its weights on them). Logging/checkpoint params stay out."""
+        sequences for a recipe that selects its weights on them). Logging/checkpoint params stay out; what
+        "auto" params resolve to on this device (``precision: auto``) goes in."""
         identity = recipe.identity()
+        resolved = recipe.instantiate().resolved_settings(self.pool.device)
+        if resolved:
+            identity["resolved"] = resolved
+        self.resolved_fits[f"{model}/{recipe.key}"] = resolved
         if recipe.train is None:
             key = content_key("fit", self.pool.model_id(model), identity, self.bench.seed)
             self.book.note_key("fit", f"{model}/{recipe.key}", key)

@@ -8,7 +8,7 @@ every process trains together and the main one stores.
 from __future__ import annotations
 
 import shutil
-from typing import Any
+from typing import Any, Callable
 
 from harness import distributed
 from harness.api import FitContext, FitOutcome
@@ -18,11 +18,16 @@ from harness.model_pool import ModelPool
 from harness.stages import StageBook
 
 
+#: where each curve row also goes as the fit logs it: (model, recipe key, row), e.g. the run's trackers
+CurveSink = Callable[[str, str, dict[str, float]], None]
+
+
 class Fitter:
-    def __init__(self, book: StageBook, pool: ModelPool, fresh: bool):
+    def __init__(self, book: StageBook, pool: ModelPool, fresh: bool, curve_sink: CurveSink | None = None):
         self.book = book
         self.pool = pool
         self.fresh = fresh
+        self.curve_sink = curve_sink
 
     def ensure(self, fit: FitPlan) -> None:
         """Make the fit's weights exist in the cache: reuse them, wait for another run's, or train now."""
@@ -51,7 +56,7 @@ class Fitter:
                 seed=fit.data_seed,
                 work_dir=work,
                 progress=lambda done, total, info: task.update(done, info, total=total),
-                curve=curves.append,
+                curve=self._curve(fit, curves),
                 heldout=[s.token_ids for s in fit.heldout],
             )
             try:
@@ -71,6 +76,18 @@ class Fitter:
         self.book.put("curves", fit.key, curves)
         info = {"seconds": seconds, "sequences": len(fit.samples), "logged_with": recipe.logging_params()}
         self.book.put("fit", fit.key, info | outcome_facts(outcome))
+
+    def _curve(self, fit: FitPlan, curves: list[dict[str, float]]) -> Callable[[dict[str, float]], None]:
+        """The recipe's curve callback: each row is kept for the cache and, live, handed to the curve sink."""
+        if self.curve_sink is None:
+            return curves.append
+        sink = self.curve_sink
+
+        def log(row: dict[str, float]) -> None:
+            curves.append(row)
+            sink(fit.model, fit.recipe.key, dict(row))
+
+        return log
 
 
 def outcome_facts(outcome: Any) -> dict[str, Any]:

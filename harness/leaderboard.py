@@ -6,7 +6,10 @@ the same numbers. Layout follows peers.md §5: one table per eval dataset, the t
 key columns, one column per metric with ↑/↓ from ``higher_is_better``, best value per column in bold,
 ``-`` for a missing cell. When the continuations of a dataset differ in length (only possible with
 ``eval.stop_at_eos: true``) a ``len`` column gives each row's mean continuation length in tokens, read from
-``cells/*/generations.jsonl``; under the default fixed-length policy there is no such column.
+``cells/*/generations.jsonl``; under the default fixed-length policy there is no such column. When the
+benchmark names ``baselines``, each dataset's table is followed by one "vs <baseline>" table per baseline:
+every other cell's paired difference (cell − baseline, read from ``comparisons.csv``, see harness.paired) per
+metric column, with its interval and a * when that interval excludes 0.
 
 Only ``harness leaderboard`` (and the results writer) import this module, so pandas and rich are
 imported at the top; the core stays light because nothing else imports us.
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import pandas as pd
 
 from harness.errors import InputError, did_you_mean
+from harness.paired import Comparison, format_difference, load_comparisons
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console, Group
@@ -44,6 +48,10 @@ LEGEND = (
 LENGTH_HEADER = "len"
 LENGTH_LEGEND = "; len = mean continuation length in tokens (shown because lengths differ: eval.stop_at_eos)"
 WARNING_MARK = "†"
+VERSUS_LEGEND = (
+    "; vs <baseline>: difference row − baseline on the prompts both have [95% paired bootstrap interval over "
+    "prompts], * = the interval excludes 0, - = not compared (comparisons.csv says why; definitions: docs/comparisons.md)"
+)
 #: optional scores.csv columns (results written before they existed lack them)
 OPTIONAL_SCORE_COLUMNS: tuple[str, ...] = ("interval", "warning")
 
@@ -108,6 +116,18 @@ class Row:
 
 
 @dataclass
+class Versus:
+    """One baseline's paired comparisons on one dataset: per other row (model, recipe, decoder), per metric."""
+
+    baseline: str
+    rows: list[tuple[tuple[str, str, str], dict[str, Comparison | None]]]
+
+    @property
+    def title(self) -> str:
+        return f"vs {self.baseline}"
+
+
+@dataclass
 class Section:
     """The leaderboard of one eval dataset: scores are only comparable within the same data."""
 
@@ -116,6 +136,8 @@ class Section:
     rows: list[Row]
     #: True when the continuations of this dataset differ in length: the tables add a mean-length column
     show_length: bool = False
+    #: the benchmark's baselines with every other cell's paired differences (empty without baselines)
+    versus: list[Versus] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -158,6 +180,7 @@ def load_results(results_dir: Path) -> tuple[pd.DataFrame, dict[str, dict]]:
     metrics_info = _read_metrics_info(manifest_path)
     scores = _read_scores(scores_path)
     scores.attrs["lengths"] = read_lengths(results_dir)  # build_table's default source of the len column
+    scores.attrs["comparisons"] = load_comparisons(results_dir)  # and of the "vs <baseline>" tables
     return scores, metrics_info
 
 
@@ -246,7 +269,10 @@ def _float(value: Any) -> float:
 
 
 def build_table(
-    scores: pd.DataFrame, metrics_info: dict[str, dict], lengths: LengthTable | None = None
+    scores: pd.DataFrame,
+    metrics_info: dict[str, dict],
+    lengths: LengthTable | None = None,
+    comparisons: Sequence[Comparison] | None = None,
 ) -> list[Section]:
     """Pivot the long table into one Section per eval dataset, flagging the best cell of each column.
 
@@ -254,9 +280,12 @@ def build_table(
     A NaN value is never best; ties are all best. A duplicate score row is an error, not a silent pick.
     ``lengths`` (default: what :func:`load_results` read from the results dir) gives each row its mean
     continuation length; a section shows it only when the lengths on that dataset are not all equal.
+    ``comparisons`` (default: what load_results read from comparisons.csv) fill each section's ``versus``.
     """
     if lengths is None:
         lengths = scores.attrs.get("lengths") or {}
+    if comparisons is None:
+        comparisons = scores.attrs.get("comparisons") or []
     columns = _columns(scores, metrics_info)
     sections: list[Section] = []
     for dataset, group in scores.groupby("dataset", sort=False):
@@ -277,12 +306,41 @@ def build_table(
             row.lengths = lengths.get((f"{row.model}__{row.recipe}__{row.decoder}", str(dataset)))
         known = [r.lengths for r in rows.values() if r.lengths is not None]
         show = bool(known) and min(k.shortest for k in known) != max(k.longest for k in known)
-        sections.append(Section(str(dataset), section_columns, list(rows.values()), show_length=show))
+        versus = _versus(str(dataset), list(rows), section_columns, comparisons)
+        sections.append(Section(str(dataset), section_columns, list(rows.values()), show_length=show, versus=versus))
     return sections
+
+
+def _versus(
+    dataset: str, keys: list[tuple[str, str, str]], columns: Sequence[MetricColumn], comparisons: Sequence[Comparison]
+) -> list[Versus]:
+    """Per baseline (first-seen order), the comparisons of every other row of this dataset, by metric column."""
+    found: dict[str, dict[str, dict[str, Comparison]]] = {}
+    for comp in comparisons:
+        if comp.dataset == dataset:
+            found.setdefault(comp.cell_a, {}).setdefault(comp.cell_b, {})[comp.metric] = comp
+    out = []
+    for baseline, by_cell in found.items():
+        rows = [(key, {c.name: by_cell["__".join(key)].get(c.name) for c in columns})
+                for key in keys if "__".join(key) in by_cell]  # fmt: skip
+        if rows:
+            out.append(Versus(baseline, rows))
+    return out
+
+
+def _versus_n(cells: dict[str, Comparison | None]) -> str:
+    seen = list(dict.fromkeys(c.n for c in cells.values() if c is not None and c.computed))
+    return "/".join(str(n) for n in seen) if seen else MISSING
+
+
+def versus_cell(comp: Comparison | None) -> str:
+    """``+0.201 [+0.102, +0.300]*`` (* = the paired interval excludes 0); ``-`` when not compared."""
+    return MISSING if comp is None or not comp.computed else format_difference(comp)
 
 
 def _legend(sections: Sequence[Section]) -> str:
     text = LEGEND + (LENGTH_LEGEND if any(s.show_length for s in sections) else "")
+    text += VERSUS_LEGEND if any(s.versus for s in sections) else ""
     warnings = dict.fromkeys(
         c.warning for s in sections for r in s.rows for c in r.cells.values() if c is not None and c.warning
     )
@@ -350,6 +408,14 @@ def render_markdown(sections: Sequence[Section], title: str) -> str:
             values = [_md_escape(row.model), _md_escape(row.recipe), _md_escape(row.decoder), *cells, *length, row.n_text]
             lines.append("| " + " | ".join(values) + " |")
         lines.append("")
+        for versus in section.versus:
+            lines += [f"**{section.dataset}, {_md_escape(versus.title)}** (row − baseline, paired over prompts)", ""]
+            lines.append("| " + " | ".join(_md_escape(h) for h in [*KEYS, *(c.header for c in section.columns), "n"]) + " |")
+            lines.append("|" + "---|" * len(KEYS) + "---:|" * (len(section.columns) + 1))
+            for key, comps in versus.rows:
+                cells = [_md_escape(versus_cell(comps[c.name])).replace("*", "\\*") for c in section.columns]
+                lines.append("| " + " | ".join([*(_md_escape(k) for k in key), *cells, _versus_n(comps)]) + " |")
+            lines.append("")
     lines.append(f"_{_legend(sections)}._")
     return "\n".join(lines) + "\n"
 
@@ -473,6 +539,19 @@ def render_rich(sections: Sequence[Section], title: str) -> "Group":
             length = [row.length_text] if section.show_length else []
             table.add_row(row.model, row.recipe, row.decoder, *cells, *length, row.n_text)
         items.append(table)
+        for versus in section.versus:
+            table = Table(title=f"{section.dataset}, {versus.title} (row − baseline, paired)", box=box.SIMPLE_HEAVY,
+                          title_justify="left")  # fmt: skip
+            for key in KEYS:
+                table.add_column(key)
+            for column in section.columns:
+                table.add_column(column.header, justify="right")
+            table.add_column("n", justify="right")
+            for key, comps in versus.rows:
+                cells = [Text(versus_cell(comp), style="bold" if comp is not None and comp.excludes_zero else "")
+                         for comp in (comps[c.name] for c in section.columns)]  # fmt: skip
+                table.add_row(*key, *cells, _versus_n(comps))
+            items.append(table)
     items.append(Text(_legend(sections), style="dim"))
     return Group(*items)
 

@@ -1,7 +1,7 @@
 """Write the results directory (the contract in the README): small, committable, reproducible files.
 
     results/<benchmark>/
-      manifest.json   scores.csv   leaderboard.md
+      manifest.json   scores.csv   leaderboard.md   [comparisons.csv: every cell vs each baseline]
       cells/<model>__<recipe>__<decoder>/generations.jsonl
       recipes/<model>__<recipe>/train_samples.jsonl, curves.csv, curves.png
       pictures/<dataset>.png   image models only: a grid of originals and every cell's completions
@@ -23,6 +23,7 @@ from harness.api import OPTIONAL_SAMPLE_FIELDS, SAMPLE_FIELDS
 from harness.config import Benchmark
 from harness.curve_plot import plot_curves
 from harness.manifest import git_state, hardware, package_versions
+from harness.paired import record_comparisons, write_comparisons
 from harness.run_record import SCORE_HEADER, RecipeOutput, RunRecord, ScoreRow, SpreadRow
 from harness.store import atomic_write_bytes, atomic_write_json, atomic_write_jsonl, atomic_write_text
 
@@ -98,6 +99,7 @@ def write_results(root: Path, record: RunRecord) -> None:
     _prune(root, {cell.id for cell, _ in record.generations}, recipe_folders)
     atomic_write_text(root / "scores.csv", scores_csv(record.scores))
     atomic_write_json(root / "manifest.json", manifest(record))
+    write_comparisons(root, record_comparisons(record))  # comparisons.csv: every cell vs each baseline (paired)
     board = _leaderboard(root, record.bench.name)
     spread_path = root / "seed_spread.csv"
     if record.seed_spread:
@@ -128,6 +130,7 @@ def manifest(record: RunRecord) -> dict[str, Any]:
         "hardware": hardware(record.device),
         "data": record.data,
         "models": record.models,
+        "fits": record.fits,
         "disjointness": record.disjointness,
         "stage_keys": record.stage_keys,
         "stages": {"computed": record.computed, "reused": record.reused},

@@ -81,6 +81,8 @@ class RunRecord:
     #: per model: fingerprint, resolved settings, device kind, libraries
     models: dict[str, dict[str, Any]]
     disjointness: dict[str, dict[str, Any]]
+    #: per "model/recipe": what the recipe's "auto" params resolved to here (precision)
+    fits: dict[str, dict[str, Any]]
     stage_keys: dict[str, dict[str, str]]
     computed: dict[str, int]
     reused: dict[str, int]

@@ -27,6 +27,7 @@ from harness.run_record import RecipeOutput, RunRecord, ScoreRow
 from harness.score_phase import Scorer
 from harness.stages import StageBook
 from harness.store import StageCache
+from harness.trackers import RunTrackers
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Runner:
         self.book = StageBook(StageCache(options.cache_root), options.fresh, reporter or Reporter(quiet=True))
         self.pool = ModelPool(bench, self.book, options.device)
         self.planner = DataPlanner(bench, self.book, self.pool, options.limit)
+        self.trackers = RunTrackers.open(bench, self.results_dir, self.book.reporter)  # MLflow, W&B, TensorBoard
 
     def run(self) -> RunSummary:
         started = time.perf_counter()
@@ -64,17 +66,18 @@ class Runner:
             return self.summary([])
         generator = Generator(self.bench, self.book, self.pool)
         generated = {(g.cell.id, g.dataset): generator.generate(g) for g in self.generation_order(plan)}  # 3. generate
-        scorer = Scorer(self.bench, self.book, self.pool, plan)
+        scorer = Scorer(self.bench, self.book, self.pool, plan, self.results_dir)
         scores = [row for g in plan.generations for row in scorer.score(g, generated[(g.cell.id, g.dataset)])]  # 4. score
         self.pool.release()
         self.book.timings["total"] = time.perf_counter() - started
-        write_results(self.results_dir, self.record(plan, generated, scores, scorer))  # 5. record
+        write_results(self.results_dir, record := self.record(plan, generated, scores, scorer))  # 5. record
+        self.trackers.record(record)  # then mirrored to the benchmark's trackers (a failing one only warns)
         return self.summary(scores)
 
     def fit(self, plan: Plan | None = None) -> Plan:
         """The fit phase alone (``harness run --fit-only``): every fit of the benchmark stored."""
         plan = plan or self.planner.plan()
-        fitter = Fitter(self.book, self.pool, self.options.fresh)
+        fitter = Fitter(self.book, self.pool, self.options.fresh, self.trackers.log_curve)
         for fit in plan.fits.values():
             fitter.ensure(fit)
         return plan
@@ -103,7 +106,7 @@ class Runner:
             recipes.append(RecipeOutput(model, recipe_key, fit.samples, fit.heldout, curves))
         return RunRecord(
             bench=self.bench, limit=self.options.limit, fresh=self.options.fresh, device=self.pool.device_name,
-            cache_dir=str(self.book.cache.root), data=plan.data, models=self.pool.facts, disjointness=plan.disjointness,
+            cache_dir=str(self.book.cache.root), data=plan.data, models=self.pool.facts, disjointness=plan.disjointness, fits=plan.fit_settings,
             stage_keys=self.book.keys, computed=self.book.computed, reused=self.book.reused, timings=self.book.timings,
             scores=scores, seed_spread=scorer.seed_spread, generations=[(cells[c], r) for c, r in by_cell.items()],
             recipes=recipes, codecs=dict(self.pool.codecs),

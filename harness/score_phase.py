@@ -7,6 +7,7 @@ Where several draws per prompt exist, the metric on each draw is kept apart as t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from harness.api import MetricContext
@@ -23,7 +24,8 @@ from harness.store import content_key
 
 
 class Scorer:
-    def __init__(self, bench: Benchmark, book: StageBook, pool: ModelPool, plan: Plan):
+    def __init__(self, bench: Benchmark, book: StageBook, pool: ModelPool, plan: Plan, results_dir: Path | None = None):
+        self.results_dir = results_dir
         self.bench = bench
         self.book = book
         self.pool = pool
@@ -54,6 +56,7 @@ class Scorer:
             cache_dir=self.book.cache.root / "features",
             model_key=gen.fit.key,
             model_for=model_for,
+            results_dir=self.results_dir,
         )
 
     def _score_one(
@@ -67,6 +70,7 @@ class Scorer:
             "score", gen.key, [r["prompt_id"] for r in records], metric.identity(), self.bench.eval.bootstrap, self.bench.seed,
             module_source_hash("harness.scoring"),  # the interval code (harness.stats) is part of every score
             *([dependencies] if dependencies else []),
+            *([fingerprint] if (fingerprint := plugin.input_fingerprint()) else []),
         )  # fmt: skip
         self.book.note_key("score", f"{cell.id}/{gen.dataset}/{metric_key}", key)
         computed = False

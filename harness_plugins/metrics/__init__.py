@@ -17,6 +17,7 @@ from .dataset_overlap_share import DatasetOverlapShare
 from .distinct_n import DistinctN
 from .diversity import Diversity
 from .entropy import GenerationEntropy
+from .human_preference import HumanAgreement, HumanPreference
 from .ngram_entropy import NgramEntropy
 from .rep_n import RepN
 from .self_bleu import SelfBLEU
@@ -41,7 +42,7 @@ METRICS = (
     DatasetOverlap,
     DatasetOverlapMax,
     DatasetOverlapShare,
-) + MODEL_BASED + IMAGE
+) + MODEL_BASED + IMAGE + (HumanPreference, HumanAgreement)
 
 __all__ = [cls.__name__ for cls in METRICS] + ["METRICS", "harness_register_metrics"]
 

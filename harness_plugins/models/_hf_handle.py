@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness.api import Codec, InputError, ModelHandle, distributed
+from harness.api import torch_dtype as api_torch_dtype
 
 WEIGHTS_FILE = "weights.safetensors"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -66,13 +67,8 @@ def quiet_transformers() -> None:
 
 
 def torch_dtype(name: str, device: str) -> Any:
-    import torch
-
-    if name == "auto":
-        if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    return getattr(torch, name)
+    """``auto``: bfloat16 where ``device`` computes it natively (a bf16 GPU, a CPU with AVX-512 BF16/AMX)."""
+    return api_torch_dtype(name, str(device).split(":")[0])
 
 
 def load_causal_lm(source: str, device: str, dtype: str, revision: str | None = None, trust_remote_code: bool = False,
@@ -189,7 +185,7 @@ def model_fingerprint(source: str, revision: str | None = None) -> str:
 
 
 def resolved_dtype_name(name: str, device: str) -> str:
-    """The dtype ``name`` resolves to on ``device`` ("auto" → bfloat16 on a bf16-capable GPU, else float32)."""
+    """The dtype ``name`` resolves to on ``device`` ("auto" → bfloat16 where it is native, else float32)."""
     return str(torch_dtype(name, device)).removeprefix("torch.")
 
 

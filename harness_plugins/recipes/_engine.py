@@ -12,9 +12,7 @@ import contextlib
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.api import distributed
-
-PRECISIONS = ("fp32", "bf16", "fp16")
+from harness.api import PRECISIONS, distributed, resolve_precision
 
 
 def _dtype(precision: str) -> Any:
@@ -164,6 +162,7 @@ def make_engine(precision: str, device: str) -> LocalEngine | AccelerateEngine:
     """The accelerate engine inside a multi-process launch, else the local one."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    precision = resolve_precision(precision, str(device).split(":")[0])
     if distributed.is_distributed() or distributed.sharding():
         return AccelerateEngine(precision, device)
     return LocalEngine(precision, device)

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from harness.api import FitContext, FitOutcome, InputError, ModelHandle, derive_seed, distributed, log
+from harness.api import FitContext, FitOutcome, InputError, ModelHandle, derive_seed, distributed, log, resolve_precision
 
 from harness_plugins.recipes._checkpoint import Checkpointer, LoopState
 from harness_plugins.recipes._curves import CurveMonitor
@@ -48,7 +48,7 @@ def disable_dropout(module: Any) -> None:
                 setattr(config, attr, 0.0)
 
 
-def keep_master_weights_fp32(module: Any) -> dict[str, Any]:
+def keep_master_weights_fp32(module: Any, precision: str = "fp32") -> dict[str, Any]:
     """Train in fp32 even if the model was loaded in bf16/fp16 (e.g. a loader's ``dtype: auto`` on a GPU).
 
     At the paper's lr of 1e-6, Adam's updates are far below bf16's resolution around typical weight
@@ -62,11 +62,14 @@ def keep_master_weights_fp32(module: Any) -> dict[str, Any]:
     dtypes = {name: t.dtype for name, t in list(module.named_parameters()) + list(module.named_buffers())}
     half = [p for p in module.parameters() if p.requires_grad and p.dtype in (torch.float16, torch.bfloat16)]
     if half:
-        log.warning(
-            "the model's trainable weights are %s: training them as float32 master weights (use precision: bf16 "
-            "for bf16 arithmetic); the fitted model is cast back to %s for generation and storage",
-            half[0].dtype, half[0].dtype,
-        )  # fmt: skip
+        if precision == "fp32":  # likely unintended: fp32 arithmetic on a model loaded in half precision
+            log.warning(
+                "the model's trainable weights are %s: training them as float32 master weights (use precision: bf16 "
+                "for bf16 arithmetic); the fitted model is cast back to %s for generation and storage",
+                half[0].dtype, half[0].dtype,
+            )  # fmt: skip
+        else:  # the intended mixed-precision setup (e.g. dtype: auto with precision: auto)
+            log.info("training float32 master weights with %s autocast; the fit is cast back to %s", precision, half[0].dtype)
         module.float()
     return dtypes
 
@@ -123,7 +126,7 @@ def train(handle: ModelHandle, sequences: list[list[int]], ctx: FitContext, conf
         module.gradient_checkpointing_enable()
     loader_dtypes: dict[str, Any] = {}
     if distributed.sharding() != "deepspeed":  # DeepSpeed keeps fp32 master weights itself
-        loader_dtypes = keep_master_weights_fp32(module)
+        loader_dtypes = keep_master_weights_fp32(module, resolve_precision(config["precision"], str(handle.device).split(":")[0]))
     engine = make_engine(config["precision"], handle.device)
     per_epoch, total, micro = plan_updates(config, len(sequences), engine.world)
     per_rank = config["batch_size"] // engine.world

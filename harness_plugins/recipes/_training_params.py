@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.api import Param, Recipe
+from harness.api import Param, Recipe, resolve_precision
 
 from harness_plugins.recipes._engine import PRECISIONS
 
@@ -35,7 +35,8 @@ def optimisation_params(
 
 
 COMPUTE_PARAMS: tuple[Param, ...] = (
-    Param("precision", str, default="fp32", choices=PRECISIONS, help="fp32 (the paper), or bf16/fp16 autocast"),
+    Param("precision", str, default="fp32", choices=PRECISIONS,
+          help="fp32 (the paper), bf16/fp16 autocast, or auto: bf16 where the device computes it natively, else fp32"),
     Param("micro_batch_size", int, default=0, min=0,
           help="sequences per forward pass; 0 = the whole per-process batch. Gradients accumulate to batch_size"),
     Param("gradient_checkpointing", bool, default=False, help="recompute activations in backward to save memory"),
@@ -76,6 +77,9 @@ def training_params(
 
 class BatchedRecipe(Recipe):
     """A recipe on the shared training loop: one batch must fit in an epoch of its training set."""
+
+    def resolved_settings(self, device: str) -> dict[str, str]:
+        return {"precision": resolve_precision(self.option("precision"), device.split(":")[0])}
 
     @classmethod
     def config_problems(cls, params: dict[str, Any], train: dict[str, Any] | None = None) -> list[tuple[str, str]]:

@@ -487,7 +487,7 @@ def test_all_problems_are_reported_at_once(tmp_path, registry):
     problems = problems_of(path, registry)
     assert problems == [
         f"{path}:{line_of(text, 'extra: 1')}: extra: unknown top-level key 'extra'"
-        " (choose from: datasets, decoders, description, eval, matrix, metrics, models, name, recipes, seed)",
+        " (choose from: baselines, datasets, decoders, description, eval, matrix, metrics, models, name, recipes, seed, trackers)",
         f'{path}:{line_of(text, "top_p")}: decoders.top-p.plugin: unknown decoder "top_p" (did you mean "top-p"?)',
         f"{path}:{line_of(text, 'window: zero')}: metrics.ttr.window: expected int, got str 'zero'",
         f'{path}:{line_of(text, "news]")}: eval.datasets.1: undefined dataset "news" (choose from: other-set, train-set)',

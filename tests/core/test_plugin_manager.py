@@ -27,7 +27,7 @@ BUNDLED = {
     "metric": ["ttr", "self-bleu", "entropy", "ttr-curve", "seq-rep-n", "rep-n", "diversity", "distinct-n", "ngram-entropy",
                "dataset-bleu", "dataset-overlap", "dataset-overlap-max", "dataset-overlap-share", "mauve", "coherence",
                "tf-entropy", "tf-topk-prob", "perplexity", "top1-agreement", "judge-preference",
-               "row-repetition", "distinct-clusters", "pixel-mse", "psnr", "completion-diversity", "recognisability"],  # fmt: skip
+               "row-repetition", "distinct-clusters", "pixel-mse", "psnr", "completion-diversity", "recognisability", "human-preference", "human-agreement"],  # fmt: skip
 }
 BUNDLED_EP = {
     "model_loader": "models",

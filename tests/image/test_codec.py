@@ -85,7 +85,7 @@ def test_local_checkpoint_directory_loads(tmp_path: Path, igpt):
     folder = tmp_path / "ckpt"
     igpt.module.save_pretrained(folder)
     igpt.codec.processor.save_pretrained(folder)
-    handle = ImageGPT({"id": str(folder)}).load(LoadContext("cpu", tmp_path))
+    handle = ImageGPT({"id": str(folder), "dtype": "float32"}).load(LoadContext("cpu", tmp_path))
     assert handle.codec.fingerprint() == igpt.codec.fingerprint()
     assert torch.equal(next(handle.module.parameters()), next(igpt.module.parameters()))
     assert handle.module.config.resid_pdrop == 0.0

@@ -9,7 +9,9 @@ from harness_plugins.metrics.image import METRICS as IMAGE
 from harness_plugins.metrics.model_based import METRICS as MODEL_BASED
 
 # model-based metrics are documented in docs/metrics-model.md, image metrics in docs/images.md
-METRICS = [cls for cls in ALL if cls not in MODEL_BASED and cls not in IMAGE]
+#: the human-judgement metrics are pinned in docs/annotation.md (tests/annotate/test_annotate_docs.py checks it)
+HUMAN = {"human-preference", "human-agreement"}
+METRICS = [cls for cls in ALL if cls not in MODEL_BASED and cls not in IMAGE and cls.name not in HUMAN]
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 IMAGE_DOC = DOC.parent / "images.md"

@@ -17,6 +17,7 @@ ALL_METRICS = [
     "dataset-bleu", "dataset-overlap", "dataset-overlap-max", "dataset-overlap-share",
     "mauve", "coherence", "tf-entropy", "tf-topk-prob", "perplexity", "top1-agreement", "judge-preference",
     "row-repetition", "distinct-clusters", "pixel-mse", "psnr", "completion-diversity", "recognisability",
+    "human-preference", "human-agreement",
 ]  # fmt: skip
 
 

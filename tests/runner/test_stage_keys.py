@@ -218,11 +218,14 @@ def test_local_model_folder_fingerprint_sees_same_size_weight_edits(tmp_path: Pa
     assert folder_fingerprint(str(tmp_path)) != before
 
 
-def test_auto_dtype_resolves_per_device():
+def test_auto_dtype_resolves_per_device(monkeypatch: pytest.MonkeyPatch):
+    from harness import precision
     from harness_plugins.models._hf_handle import resolved_dtype_name
 
-    assert resolved_dtype_name("auto", "cpu") == "float32"
-    assert resolved_dtype_name("bfloat16", "cpu") == "bfloat16"
+    for native, expected in ((False, "float32"), (True, "bfloat16")):
+        monkeypatch.setattr(precision, "cpu_native_bf16", lambda native=native: native)
+        assert resolved_dtype_name("auto", "cpu") == expected
+        assert resolved_dtype_name("bfloat16", "cpu") == "bfloat16" and resolved_dtype_name("float32", "cpu") == "float32"
 
 
 def test_manifest_records_what_decides_reproducibility(tmp_path: Path):
