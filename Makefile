@@ -12,4 +12,4 @@ quickstart: setup
 	$(VENV)/bin/harness run benchmarks/quickstart.yaml
 
 test: setup
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n auto
