@@ -37,17 +37,19 @@ def test_several_missing_packages_make_one_message(monkeypatch):
 
 
 def test_a_package_that_fails_to_import_says_why(monkeypatch):
-    import builtins
+    """Installed but broken (e.g. a too-old dependency): the message says why, whether or not it is installed here."""
+    import importlib
 
-    real_import = builtins.__import__
+    import harness.trackers as trackers
+
+    real_import = importlib.import_module
 
     def broken(name, *args, **kwargs):
         if name == "tensorboard":
             raise ImportError("protobuf is too old")
         return real_import(name, *args, **kwargs)
 
-    monkeypatch.delitem(sys.modules, "tensorboard", raising=False)
-    monkeypatch.setattr(builtins, "__import__", broken)
+    monkeypatch.setattr(trackers.importlib, "import_module", broken)
     with pytest.raises(InputError, match=r"fails to import \(ImportError: protobuf is too old\): pip install 'hyperfit-harness\[tensorboard\]'"):
         check_packages(["tensorboard"])
 
