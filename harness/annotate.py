@@ -40,6 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from harness.errors import InputError, did_you_mean
 from harness.sampling import derive_seed
+from harness.store import read_user_jsonl
 
 #: version of the line format (docs/annotation.md); readers refuse lines of another version
 FORMAT = 1
@@ -203,13 +204,7 @@ def _cell_records(results_dir: Path, cell: str) -> dict[str, dict[str, Any]]:
         known = sorted(p.name for p in cells_dir.iterdir() if (p / "generations.jsonl").is_file())
         raise InputError(f"{results_dir}: no cell {cell!r}" + did_you_mean(cell, known + [REFERENCE]))
     out: dict[str, dict[str, Any]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+    for number, record in read_user_jsonl(path):
         if record.get("image_shape") is not None:
             raise InputError(f"{path}: cell {cell!r} holds image completions; annotate compares texts only")
         pid = record.get("prompt_id")

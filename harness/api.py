@@ -10,7 +10,6 @@ heavy libraries inside their methods, so ``harness plugins`` and ``harness valid
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence

@@ -199,7 +199,6 @@ def plugins(as_json: bool) -> None:
 @plugin_options
 def leaderboard(results_dir: str, fmt: str) -> None:
     """Print the leaderboard of a results directory."""
-    from harness import distributed
     from harness.leaderboard import print_leaderboard
 
     print_leaderboard(Path(results_dir), fmt)
@@ -319,16 +318,10 @@ def read_generations(path: Path) -> list[dict[str, Any]]:
     """Read a generations JSONL, accepting `text` as an alias of `output_text`."""
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    from harness.store import read_user_jsonl
+
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise InputError(f"{path}:{number}: expected a JSON object per line")
+    for number, record in read_user_jsonl(path):
         if "output_text" not in record and "text" in record:
             record["output_text"] = record["text"]
         record.setdefault("prompt_id", str(number))

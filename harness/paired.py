@@ -46,7 +46,7 @@ from harness.errors import HarnessError, InputError, did_you_mean
 from harness.sampling import derive_seed
 from harness.scoring import check_requirements
 from harness.stats import DRAW_KEY, INDEX_KEY, containing
-from harness.store import atomic_write_text, canonical_json
+from harness.store import atomic_write_text, canonical_json, read_user_jsonl
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -512,18 +512,7 @@ class CompareResult:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise InputError(f"{path}:{number}: expected a JSON object per line")
-        records.append(record)
-    return records
+    return [record for _, record in read_user_jsonl(path)]
 
 
 def _train_sequences(results_dir: Path, cell_id: str) -> list[list[int]] | None:

@@ -80,6 +80,25 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def read_user_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) of every non-blank line of a JSONL file a user hands us; a line that is not a JSON
+    object is an InputError naming the file and line (files we wrote ourselves: :func:`read_jsonl`)."""
+    from harness.errors import InputError
+
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{path}:{number}: expected a JSON object per line")
+        records.append((number, record))
+    return records
+
+
 class StageCache:
     """JSON stage results and directories, addressed by stage kind and content key."""
 
