@@ -251,7 +251,10 @@ def save_screenshot(target: Path) -> None:
         results = copy_results(QUICKSTART, Path(tmp) / "quickstart")
         driver = start_browser(1400, 2200)
         try:
-            open_report(driver, write_report(results).path)
+            from harness.plugin_manager import load_plugins
+
+            # as `harness report` does: the loaders' tokenizers place copied spans in the text
+            open_report(driver, write_report(results, registry=load_plugins().registry).path)
             choose(driver, "s-dataset", value="wiki")
             index = [r["prompt_id"] for r in read_records(results / "cells" / "smollm2__base__greedy" / "generations.jsonl")
                      if r["dataset"] == "wiki"].index("wiki/enwiki:Apollo 11")  # fmt: skip
