@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import time
 from pathlib import Path
@@ -72,6 +73,41 @@ def test_embedded_end_to_end(
     assert manifest["stages"]["computed"] == {}
     assert warm < 30, f"warm rerun took {warm:.1f}s"
     assert list(csv.DictReader((out_dir / "scores.csv").open())) == rows
+
+    # the same (small) quickstart mirrored into MLflow and a W&B offline run, read back with their own readers
+    if all(importlib.util.find_spec(p) for p in ("mlflow", "wandb")):
+        tracked = tmp_path / "tracked"
+        assert run_cli(["run", str(bench), "--results", str(tracked), "--limit", "2", "--quiet",
+                        "--tracker", "mlflow", "--tracker", "wandb"]) == 0  # fmt: skip
+        check_tracked_quickstart(tracked, tracked / "quickstart-small-limit2")
+
+
+def check_tracked_quickstart(root: Path, out_dir: Path) -> None:
+    """The fit's curve and every score of the run, as MLflow and W&B recorded them."""
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    scores = {(r["model"], r["recipe"], r["decoder"], r["dataset"], r["metric"]): float(r["value"])
+              for r in csv.DictReader((out_dir / "scores.csv").open())}  # fmt: skip
+    curve = list(csv.DictReader((out_dir / "recipes" / "smollm2__hyperfit" / "curves.csv").open()))
+    losses = [(int(r["step"]), float(r["train_loss"])) for r in curve if r.get("train_loss")]
+    client = MlflowClient(tracking_uri=f"file:{root / 'mlruns'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) == 1
+    metrics = runs[0].data.metrics
+    for (model, recipe, decoder, dataset, metric), value in scores.items():
+        assert metrics[f"score/{model}__{recipe}__{decoder}/{dataset}/{metric}"] == pytest.approx(value)
+    history = client.get_metric_history(runs[0].info.run_id, "curve/smollm2__hyperfit/train_loss")
+    assert [(h.step, h.value) for h in history] == [(step, pytest.approx(v)) for step, v in losses]
+    sys.path.insert(0, str(ROOT / "tests" / "trackers"))
+    from tracker_helpers import read_wandb, wandb_run_dirs
+
+    (run_dir,) = wandb_run_dirs(root)
+    _, summary = read_wandb(run_dir)
+    logged = summary.get("summary", summary)
+    for (model, recipe, decoder, dataset, metric), value in scores.items():
+        assert logged[f"score/{model}__{recipe}__{decoder}/{dataset}/{metric}"] == pytest.approx(value)
 
 
 def test_greedy_equals_transformers_generate_on_the_embedded_model(shared_cache: Path) -> None:
