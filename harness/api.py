@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
 
 from harness import distributed
+from harness.annotation_format import REFERENCE as ANNOTATION_REFERENCE
+from harness.annotation_format import effective_judgements
+from harness.annotation_format import read_events as read_annotation_events
+from harness.annotation_format import text_sha256
 from harness.errors import ConfigError, HarnessError, InputError, PluginError, RunError, did_you_mean
 from harness.forward import ForwardOutput, inference, entropy_of, log_probs, model_device, pad_batch, padded_forward, step_stats
 from harness.decoding import Generation, History, Processor, Transcript, cache_argument, decode, make_generators, pad_id, prefill, rescore, returned_cache, suppress_eos
@@ -44,6 +48,8 @@ __all__ = [
     # running a model: one padded forward, its statistics, eval mode
     "inference", "ForwardOutput", "pad_batch", "padded_forward", "log_probs", "entropy_of", "step_stats",
     "model_device",
+    # human judgements written by `harness annotate` (harness.annotation_format, docs/annotation.md)
+    "read_annotation_events", "effective_judgements", "text_sha256", "ANNOTATION_REFERENCE",
     # what "auto" dtypes and precisions resolve to on a device (bf16 where it is native)
     "PRECISIONS", "native_bf16", "resolve_dtype", "resolve_precision", "torch_dtype",
     # decoding: the composition loop and its parts (harness.decoding)

@@ -1,69 +1,22 @@
-"""Reading ``harness annotate`` files for the human metrics: the judgements in effect, matched to records.
+"""The human metrics' side of ``harness annotate`` files: the judgements in effect, matched to records.
 
-A reader of the documented format (docs/annotation.md), written against the format rather than the core's
-writer, exactly as a third-party plugin would be (plugins import only ``harness.api``); a test checks that it
-and the writer's own reader agree on the same files.
+The files are read with the SDK's reader of the format (``harness.api.read_annotation_events``, the one the
+annotation server resumes from), so both apply the same checks and the same undo rule.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.api import InputError
-
-FORMAT = 1
-REFERENCE = "reference"
-
-
-def _problem(event: Any) -> str | None:
-    if not isinstance(event, dict) or event.get("format") != FORMAT:
-        return f"not an event of format {FORMAT}"
-    for key in ("id", "item", "a", "b", "annotator", "time"):
-        if not isinstance(event.get(key), str) or not event[key]:
-            return f"{key!r} must be a non-empty string"
-    if event.get("event") == "undo":
-        return None if isinstance(event.get("undoes"), str) else "'undoes' must be a judgement id"
-    if event.get("event") != "judgement":
-        return f"event {event.get('event')!r} is neither 'judgement' nor 'undo'"
-    verdict, left = event.get("verdict"), event.get("left")
-    if verdict not in ("a", "b", "tie") or left not in (event["a"], event["b"]) or event["a"] == event["b"]:
-        return "verdict must be a, b or tie and left one of the two different cells"
-    side = "tie" if verdict == "tie" else ("left" if event[verdict] == left else "right")
-    if event.get("side") != side:
-        return f"side {event.get('side')!r} contradicts the verdict (expected {side!r})"
-    hashes = event.get("sha256")
-    if not isinstance(hashes, dict) or not all(isinstance(hashes.get(k), str) for k in ("a", "b")):
-        return "'sha256' must hold the hashes of texts a and b"
-    return None
+from harness.api import ANNOTATION_REFERENCE as REFERENCE
+from harness.api import InputError, effective_judgements, read_annotation_events, text_sha256
 
 
 def read_file(path: Path) -> list[dict[str, Any]]:
-    """The judgements in effect in one annotator file, in file order: judgement lines that no undo line
-    removes. A last line without its newline (a torn, unacknowledged append) is ignored."""
-    lines = path.read_bytes().split(b"\n")[:-1]
-    events: list[dict[str, Any]] = []
-    ids: set[str] = set()
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            event = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"{path}:{number}: not a JSON line ({exc})") from None
-        problem = _problem(event)
-        if problem is None and event["annotator"] != path.stem:
-            problem = f"annotator {event['annotator']!r} in the file of {path.stem!r}"
-        if problem is None and (event["id"] in ids or (event["event"] == "undo" and event["undoes"] not in ids)):
-            problem = "duplicate id, or an undo of no earlier judgement"
-        if problem:
-            raise InputError(f"{path}:{number}: {problem}")
-        ids.add(event["id"])
-        events.append(event)
-    undone = {e["undoes"] for e in events if e["event"] == "undo"}
-    return [e for e in events if e["event"] == "judgement" and e["id"] not in undone]
+    """The judgements in effect in one annotator file (``<annotator>.jsonl``), in file order."""
+    return effective_judgements(read_annotation_events(path, path.stem))
 
 
 def read_folder(folder: Path) -> list[dict[str, Any]]:
@@ -82,10 +35,6 @@ def folder_fingerprint(folder: Path) -> str:
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def record_outcomes(judgements: Iterable[dict[str, Any]], records: list[dict[str, Any]], against: str) -> list[dict[str, str]]:
@@ -108,9 +57,9 @@ def record_outcomes(judgements: Iterable[dict[str, Any]], records: list[dict[str
         for j in by_item.get(str(record.get("prompt_id")), []):
             own = "b" if j["a"] == against else "a"
             other = "a" if own == "b" else "b"
-            if not isinstance(text, str) or j["sha256"][own] != sha256(text):
+            if not isinstance(text, str) or j["sha256"][own] != text_sha256(text):
                 continue
-            if against == REFERENCE and j["sha256"][other] != sha256(str(record.get("reference_text") or "")):
+            if against == REFERENCE and j["sha256"][other] != text_sha256(str(record.get("reference_text") or "")):
                 continue
             found[j["annotator"]] = "equal" if j["verdict"] == "tie" else ("better" if j["verdict"] == own else "worse")
         out.append(found)
