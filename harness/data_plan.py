@@ -159,10 +159,10 @@ class DataPlanner:
         contexts = {(m, d): self.contexts(m, d) for m in models for d in self.bench.eval.datasets}
         fits = {(m, r): self.fit_plan(m, self.bench.recipes[r], contexts) for m, r in groups}
         # a metric may read another recipe's fit of the same model (model_for): plan those fits too
-        for cell in self.bench.cells:
+        for model in models:
             for recipe_key in self.metric_recipes():
-                if (cell.model, recipe_key) not in fits:
-                    fits[(cell.model, recipe_key)] = self.fit_plan(cell.model, self.bench.recipes[recipe_key], contexts)
+                if (model, recipe_key) not in fits:
+                    fits[(model, recipe_key)] = self.fit_plan(model, self.bench.recipes[recipe_key], contexts)
         generations = [
             self.generation_plan(cell, dataset, fits[(cell.model, cell.recipe)], contexts[(cell.model, dataset)])
             for cell in self.bench.cells

@@ -27,9 +27,10 @@ def native_bf16(device: str) -> bool:
     """Whether ``device`` ("cpu", "cuda", "cuda:N") computes bfloat16 natively."""
     import torch
 
-    if str(device).startswith("cuda"):
+    kind = str(device).split(":")[0]
+    if kind == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if str(device) == "cpu":
+    if kind == "cpu":
         return cpu_native_bf16()
     return False  # other backends (mps, …): stay in float32 unless asked
 

@@ -68,7 +68,7 @@ def quiet_transformers() -> None:
 
 def torch_dtype(name: str, device: str) -> Any:
     """``auto``: bfloat16 where ``device`` computes it natively (a bf16 GPU, a CPU with AVX-512 BF16/AMX)."""
-    return api_torch_dtype(name, str(device).split(":")[0])
+    return api_torch_dtype(name, str(device))
 
 
 def load_causal_lm(source: str, device: str, dtype: str, revision: str | None = None, trust_remote_code: bool = False,

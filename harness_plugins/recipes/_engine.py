@@ -12,7 +12,7 @@ import contextlib
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.api import PRECISIONS, distributed, resolve_precision
+from harness.api import PRECISIONS, distributed
 
 
 def _dtype(precision: str) -> Any:
@@ -160,9 +160,8 @@ class AccelerateEngine:
 
 def make_engine(precision: str, device: str) -> LocalEngine | AccelerateEngine:
     """The accelerate engine inside a multi-process launch, else the local one."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    precision = resolve_precision(precision, str(device).split(":")[0])
+    if precision not in PRECISIONS or precision == "auto":
+        raise ValueError(f"precision must be a resolved one of {PRECISIONS} (resolve_precision decides auto), got {precision!r}")
     if distributed.is_distributed() or distributed.sharding():
         return AccelerateEngine(precision, device)
     return LocalEngine(precision, device)

@@ -124,10 +124,11 @@ def train(handle: ModelHandle, sequences: list[list[int]], ctx: FitContext, conf
         disable_dropout(module)
     if config["gradient_checkpointing"]:
         module.gradient_checkpointing_enable()
+    precision = resolve_precision(config["precision"], str(handle.device))  # "auto" decided once, here
     loader_dtypes: dict[str, Any] = {}
     if distributed.sharding() != "deepspeed":  # DeepSpeed keeps fp32 master weights itself
-        loader_dtypes = keep_master_weights_fp32(module, resolve_precision(config["precision"], str(handle.device).split(":")[0]))
-    engine = make_engine(config["precision"], handle.device)
+        loader_dtypes = keep_master_weights_fp32(module, precision)
+    engine = make_engine(precision, handle.device)
     per_epoch, total, micro = plan_updates(config, len(sequences), engine.world)
     per_rank = config["batch_size"] // engine.world
     optimizer = make_optimizer(config, [p for p in module.parameters() if p.requires_grad])

@@ -79,7 +79,7 @@ class BatchedRecipe(Recipe):
     """A recipe on the shared training loop: one batch must fit in an epoch of its training set."""
 
     def resolved_settings(self, device: str) -> dict[str, str]:
-        return {"precision": resolve_precision(self.option("precision"), device.split(":")[0])}
+        return {"precision": resolve_precision(self.option("precision"), device)}
 
     @classmethod
     def config_problems(cls, params: dict[str, Any], train: dict[str, Any] | None = None) -> list[tuple[str, str]]:
