@@ -376,7 +376,7 @@ def record_comparisons(record: "RunRecord") -> list[Comparison]:
     from harness.store import StageCache, content_key
 
     bench = record.bench
-    baselines = list(getattr(bench, "baselines", []) or [])
+    baselines = list(bench.baselines)
     if not baselines:
         return []
     cells = {cell.id: (cell, records) for cell, records in record.generations}

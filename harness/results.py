@@ -23,7 +23,7 @@ from harness.api import OPTIONAL_SAMPLE_FIELDS, SAMPLE_FIELDS
 from harness.config import Benchmark
 from harness.curve_plot import plot_curves
 from harness.manifest import git_state, hardware, package_versions
-from harness.paired import record_comparisons, write_comparisons
+from harness.paired import write_comparisons
 from harness.run_record import SCORE_HEADER, RecipeOutput, RunRecord, ScoreRow, SpreadRow
 from harness.store import atomic_write_bytes, atomic_write_json, atomic_write_jsonl, atomic_write_text
 
@@ -99,7 +99,7 @@ def write_results(root: Path, record: RunRecord) -> None:
     _prune(root, {cell.id for cell, _ in record.generations}, recipe_folders)
     atomic_write_text(root / "scores.csv", scores_csv(record.scores))
     atomic_write_json(root / "manifest.json", manifest(record))
-    write_comparisons(root, record_comparisons(record))  # comparisons.csv: every cell vs each baseline (paired)
+    write_comparisons(root, record.comparisons)  # comparisons.csv: every cell vs each baseline (paired)
     board = _leaderboard(root, record.bench.name)
     spread_path = root / "seed_spread.csv"
     if record.seed_spread:

@@ -22,6 +22,7 @@ from harness.fitting import Fitter
 from harness.generating import Generator
 from harness.model_pool import ModelPool
 from harness.progress import Reporter
+from harness.paired import record_comparisons
 from harness.results import write_results
 from harness.run_record import RecipeOutput, RunRecord, ScoreRow
 from harness.score_phase import Scorer
@@ -69,8 +70,12 @@ class Runner:
         scorer = Scorer(self.bench, self.book, self.pool, plan, self.results_dir)
         scores = [row for g in plan.generations for row in scorer.score(g, generated[(g.cell.id, g.dataset)])]  # 4. score
         self.pool.release()
+        record = self.record(plan, generated, scores, scorer)
+        if self.bench.baselines:  # every cell vs each of the benchmark's baselines, paired over prompts
+            with self.book.timed("compare"):
+                record.comparisons = record_comparisons(record)
         self.book.timings["total"] = time.perf_counter() - started
-        write_results(self.results_dir, record := self.record(plan, generated, scores, scorer))  # 5. record
+        write_results(self.results_dir, record)  # 5. record
         self.trackers.record(record)  # then mirrored to the benchmark's trackers (a failing one only warns)
         return self.summary(scores)
 
