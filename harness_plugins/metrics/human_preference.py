@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from itertools import combinations
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from harness.api import InputError, Metric, Param
 
@@ -48,6 +48,13 @@ class _HumanJudgements(Metric):
     modalities = ("text",)
     version = "1"
     requires = ("output_text", "reference_text")  # with the default against: reference
+    #: how many annotators `annotators` must name, when given
+    min_annotators: ClassVar[int] = 1
+
+    @classmethod
+    def config_problems(cls, params: dict[str, Any], train: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+        problem = _names_problem(params.get("annotators"), cls.min_annotators)
+        return [("annotators", problem)] if problem else []
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
@@ -114,11 +121,6 @@ class HumanPreference(_HumanJudgements):
         "[0, 100] at small n). No judgement about any record is an error."
     )
 
-    @classmethod
-    def config_problems(cls, params: dict[str, Any], train: dict[str, Any] | None = None) -> list[tuple[str, str]]:
-        problem = _names_problem(params.get("annotators"), 1)
-        return [("annotators", problem)] if problem else []
-
     def score_samples(self, samples: list[dict[str, Any]]) -> list[float]:
         points = _POINTS[str(self.option("count"))]
         return [100.0 * sum(points[o] for o in found.values()) / len(found) for found in self.outcomes(samples) if found]
@@ -132,6 +134,7 @@ class HumanAgreement(_HumanJudgements):
     )
     level = "corpus"
     higher_is_better = None
+    min_annotators = 2
     params = (
         *_shared_params(),
         Param("resamples", int, default=1000, min=0, help="bootstrap resamples of the judged items for the interval (0: none)"),
@@ -149,11 +152,6 @@ class HumanAgreement(_HumanJudgements):
         "row's n counts the records). Fewer than two annotators on every item is an error. Descriptive: it "
         "qualifies the annotation, not the model."
     )
-
-    @classmethod
-    def config_problems(cls, params: dict[str, Any], train: dict[str, Any] | None = None) -> list[tuple[str, str]]:
-        problem = _names_problem(params.get("annotators"), 2)
-        return [("annotators", problem)] if problem else []
 
     def _shared(self, samples: list[dict[str, Any]]) -> list[dict[str, str]]:
         shared = [found for found in self.outcomes(samples) if len(found) >= 2]
