@@ -98,6 +98,13 @@ class Plugin:
         as (field, message) pairs: ``harness validate`` reports them at that field of the YAML entry."""
         return []
 
+    def recipe_dependencies(self) -> tuple[str, ...]:
+        """Recipes of the same benchmark (by name) whose fitted weights this instance reads: a recipe grafting
+        from another fit (``FitContext.load_fitted``), a decoder estimating from one (``DecodeContext``), a
+        metric comparing with one (``MetricContext.model_for``). Their fit keys join this stage's key, and
+        their fits are planned (and trained first) even where no cell uses them."""
+        return ()
+
     def data_slices(self) -> list[tuple[str, int, int | None]]:
         """Index ranges ``(source, start, stop)`` (stop None = the end) of a shared offline source this instance
         reads: images that pretrain a model, train a metric's classifier, or make a dataset. ``harness
@@ -388,6 +395,8 @@ class FitContext:
     progress: Callable[[int, int, dict[str, float]], None] = lambda done, total, info: None
     curve: Callable[[dict[str, float]], None] = lambda row: None
     heldout: list[list[int]] = field(default_factory=list)
+    #: a separate copy of the same model with the weights another recipe fitted (see ``recipe_dependencies``)
+    load_fitted: Callable[[str], ModelHandle] | None = None
 
 
 class Recipe(Plugin):
@@ -464,6 +473,11 @@ class DecodeContext:
     seeds: list[int]
     train_sequences: list[list[int]] | None = None
     stop_at_eos: bool = False
+    #: a separate copy of the decoded model with the weights another recipe fitted (see ``recipe_dependencies``);
+    #: the caller frees it (``del``) when done, the handle being decoded is untouched
+    load_fitted: Callable[[str], ModelHandle] | None = None
+    #: the held-out token sequences of another recipe's fit (same documents its curve used)
+    heldout_of: Callable[[str], list[list[int]]] | None = None
 
 
 class Decoder(Plugin):
@@ -579,11 +593,6 @@ class Metric(Plugin):
     max_bootstrap: ClassVar[int | None] = None
     #: set by the runner before scoring; see :class:`MetricContext`
     context: MetricContext = MetricContext()
-
-    def recipe_dependencies(self) -> tuple[str, ...]:
-        """Recipes (by name) whose fitted weights this metric reads through ``context.model_for``; their fit
-        keys become part of the score's cache key."""
-        return ()
 
     def input_fingerprint(self) -> str:
         """A hash of inputs the metric reads besides the records and its params (e.g. human judgement files):

@@ -50,10 +50,18 @@ class FitPlan:
     heldout: list[TrainSample] = field(default_factory=list)
     #: the seed of the training data order: from the run seed and the training set's content alone
     data_seed: int | None = None
+    #: the fits this recipe reads (``recipe_dependencies``), by recipe name; planned and trained before it
+    reads: dict[str, "FitPlan"] = field(default_factory=dict)
 
     @property
     def trains(self) -> bool:
-        return self.samples is not None and bool(self.recipe.registration.cls.trains)
+        """The recipe makes weights of its own: from training data, or from the fits it reads (a graft)."""
+        return (self.samples is not None or bool(self.reads)) and bool(self.recipe.registration.cls.trains)
+
+    def read(self, name: str) -> "FitPlan":
+        if name not in self.reads:
+            raise ValueError(f"recipe {self.recipe.key} reads the fit of {name!r} without naming it in recipe_dependencies()")
+        return self.reads[name]
 
     @property
     def weights_key(self) -> str | None:
@@ -76,6 +84,13 @@ class GenerationPlan:
     rows: list[tuple[EvalContext, int]]
     new_tokens: int
     samples_per_prompt: int
+    #: the fits the decoder reads (``recipe_dependencies``), by recipe name
+    reads: dict[str, FitPlan] = field(default_factory=dict)
+
+    def read(self, name: str) -> FitPlan:
+        if name not in self.reads:
+            raise ValueError(f"decoder {self.cell.decoder} reads the fit of {name!r} without naming it in recipe_dependencies()")
+        return self.reads[name]
 
 
 @dataclass
@@ -157,29 +172,52 @@ class DataPlanner:
         groups = list(dict.fromkeys((c.model, c.recipe) for c in self.bench.cells))
         models = list(dict.fromkeys(m for m, _ in groups))
         contexts = {(m, d): self.contexts(m, d) for m in models for d in self.bench.eval.datasets}
-        fits = {(m, r): self.fit_plan(m, self.bench.recipes[r], contexts) for m, r in groups}
-        # a metric may read another recipe's fit of the same model (model_for): plan those fits too
+        fits: dict[tuple[str, str], FitPlan] = {}
+        for model, recipe_key in groups:
+            self.plan_fit(model, recipe_key, contexts, fits, ())
+        # decoders and metrics may read another recipe's fit of the same model: plan those fits too
         for model in models:
-            for recipe_key in self.metric_recipes():
-                if (model, recipe_key) not in fits:
-                    fits[(model, recipe_key)] = self.fit_plan(model, self.bench.recipes[recipe_key], contexts)
+            for recipe_key in self.component_recipes():
+                self.plan_fit(model, recipe_key, contexts, fits, ())
         generations = [
-            self.generation_plan(cell, dataset, fits[(cell.model, cell.recipe)], contexts[(cell.model, dataset)])
+            self.generation_plan(cell, dataset, fits, contexts[(cell.model, dataset)])
             for cell in self.bench.cells
             for dataset in self.bench.eval.datasets
         ]
         data = {key: {"sha256": self._data_hash.get(key), "documents": len(self._docs.get(key, []))} for key in self.bench.datasets}
         return Plan(contexts, fits, generations, self.disjointness, data, self.resolved_fits)
 
-    def metric_recipes(self) -> list[str]:
-        """Recipes named by metrics (``recipe_dependencies``): checked to exist in the benchmark."""
+    def component_recipes(self) -> list[str]:
+        """Recipes named by decoders and metrics (``recipe_dependencies``), checked to exist in the benchmark."""
         names: list[str] = []
-        for metric in self.bench.metrics.values():
-            for key in metric.instantiate().recipe_dependencies():
-                if key not in self.bench.recipes:
-                    raise InputError(f'a metric refers to recipe "{key}", which {self.bench.path} does not define')
-                names.append(key)
+        for kind, components in (("decoder", self.bench.decoders), ("metric", self.bench.metrics)):
+            for name, component in components.items():
+                names += self.dependencies(f"{kind}s.{name}", component)
         return list(dict.fromkeys(names))
+
+    def dependencies(self, where: str, component: Component) -> list[str]:
+        names = list(component.instantiate().recipe_dependencies())
+        for key in names:
+            if key not in self.bench.recipes:
+                raise InputError(f'{where} ({component.plugin}) reads the fit of recipe "{key}", which {self.bench.path} does not define')
+        return names
+
+    def plan_fit(self, model: str, recipe_key: str, contexts: dict[tuple[str, str], ContextDraw],
+                 fits: dict[tuple[str, str], FitPlan], chain: tuple[str, ...]) -> FitPlan:  # fmt: skip
+        """The fit of (model, recipe), after the fits it reads (``recipe_dependencies``): ``fits`` is filled in
+        the order they must be trained, and a recipe's key holds the keys of the fits it reads."""
+        if (model, recipe_key) in fits:
+            return fits[(model, recipe_key)]
+        if recipe_key in chain:
+            raise InputError(f"recipes {' → '.join(chain + (recipe_key,))}: a recipe cannot read its own fit")
+        recipe = self.bench.recipes[recipe_key]
+        reads = {
+            key: self.plan_fit(model, key, contexts, fits, chain + (recipe_key,))
+            for key in self.dependencies(f"recipes.{recipe_key}", recipe)
+        }
+        fits[(model, recipe_key)] = plan = self.fit_plan(model, recipe, contexts, {k: f.key for k, f in reads.items()})
+        plan.reads = reads
+        return plan
 
     def contexts(self, model: str, dataset: str) -> ContextDraw:
         spec = self.bench.eval
@@ -202,11 +240,14 @@ class DataPlanner:
         self.book.note_key("contexts", f"{model}/{dataset}", key)
         return ContextDraw(key, [EvalContext(**c) for c in stored])
 
-    def fit_plan(self, model: str, recipe: Component, contexts: dict[tuple[str, str], ContextDraw]) -> FitPlan:
+    def fit_plan(self, model: str, recipe: Component, contexts: dict[tuple[str, str], ContextDraw],
+                 reads: dict[str, str] | None = None) -> FitPlan:  # fmt: skip
         """The fit key: model, the recipe's result-deciding params, training data, seed (and the held-out
-        sequences for a recipe that selects its weights on them). Logging/checkpoint params stay out; what
-        "auto" params resolve to on this device (``precision: auto``) goes in."""
+        sequences for a recipe that selects its weights on them; the keys of the fits it reads). Logging and
+        checkpoint params stay out; what "auto" params resolve to on this device (``precision: auto``) goes in."""
         identity = recipe.identity()
+        if reads:
+            identity["reads_fits"] = reads
         resolved = recipe.instantiate().resolved_settings(self.pool.device)
         if resolved:
             identity["resolved"] = resolved
@@ -305,16 +346,19 @@ class DataPlanner:
             self.book.put("disjoint", key, checks)
         self.disjointness.setdefault(f"{model}/{recipe.key}", {})[role] = checks
 
-    def generation_plan(self, cell: Cell, dataset: str, fit: FitPlan, draw: ContextDraw) -> GenerationPlan:
+    def generation_plan(self, cell: Cell, dataset: str, fits: dict[tuple[str, str], FitPlan], draw: ContextDraw) -> GenerationPlan:
         decoder = self.bench.decoders[cell.decoder]
+        fit = fits[(cell.model, cell.recipe)]
         spec = self.bench.eval
         new_tokens = self.eval_lengths(cell.model)[1]
+        reads = {key: fits[(cell.model, key)] for key in decoder.instantiate().recipe_dependencies()}
         key = content_key(
             "generate", fit.key, decoder.identity(), draw.key, new_tokens, self.bench.seed, {"stop_at_eos": spec.stop_at_eos},
             module_source_hash("harness.decoding"), module_source_hash("harness.forward"),  # the loop decoders run on
+            *([{k: f.key for k, f in reads.items()}] if reads else []),  # the fits a decoder reads (e.g. a re-weighting's)
         )  # fmt: skip
         self.book.note_key("generate", f"{cell.id}/{dataset}", key)
         chosen = draw.contexts[: self.limit] if self.limit else draw.contexts
         draws = 1 if decoder.deterministic else spec.samples_per_prompt
         rows = [(c, k) for c in chosen for k in range(draws)]  # one row per (prompt, sample index)
-        return GenerationPlan(cell, dataset, key, fit, rows, new_tokens, draws)
+        return GenerationPlan(cell, dataset, key, fit, rows, new_tokens, draws, reads)

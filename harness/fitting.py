@@ -11,7 +11,7 @@ import shutil
 from typing import Any, Callable
 
 from harness import distributed
-from harness.api import FitContext, FitOutcome
+from harness.api import FitContext, FitOutcome, derive_seed
 from harness.data_plan import FitPlan
 from harness.errors import HarnessError, RunError
 from harness.model_pool import ModelPool
@@ -43,7 +43,8 @@ class Fitter:
             self.train(fit)
 
     def train(self, fit: FitPlan) -> None:
-        assert fit.samples is not None and fit.data_seed is not None
+        samples = fit.samples or []  # none for a recipe that only combines the fits it reads (a graft)
+        seed = fit.data_seed if fit.data_seed is not None else derive_seed(0, "fit", fit.key)
         recipe = fit.recipe
         handle = self.pool.for_training(fit.model)
         curves: list[dict[str, float]] = []
@@ -53,14 +54,15 @@ class Fitter:
         work.mkdir(parents=True, exist_ok=True)
         with self.book.timed("fit"), self.book.reporter.task(f"fit {fit.model}/{recipe.key}", total=1) as task:
             ctx = FitContext(
-                seed=fit.data_seed,
+                seed=seed,
                 work_dir=work,
                 progress=lambda done, total, info: task.update(done, info, total=total),
                 curve=self._curve(fit, curves),
                 heldout=[s.token_ids for s in fit.heldout],
+                load_fitted=lambda name: self.pool.separate(fit.model, fit.read(name).weights_key),
             )
             try:
-                outcome = recipe.instantiate().fit(handle, [s.token_ids for s in fit.samples], ctx)
+                outcome = recipe.instantiate().fit(handle, [s.token_ids for s in samples], ctx)
             except HarnessError:
                 raise
             except Exception as exc:
@@ -74,7 +76,7 @@ class Fitter:
         handle.save_weights(staging)
         self.book.cache.commit_directory("fits", fit.key, staging)
         self.book.put("curves", fit.key, curves)
-        info = {"seconds": seconds, "sequences": len(fit.samples), "logged_with": recipe.logging_params()}
+        info = {"seconds": seconds, "sequences": len(samples), "logged_with": recipe.logging_params()}
         self.book.put("fit", fit.key, info | outcome_facts(outcome))
 
     def _curve(self, fit: FitPlan, curves: list[dict[str, float]]) -> Callable[[dict[str, float]], None]:

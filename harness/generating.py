@@ -78,7 +78,11 @@ class Generator:
         decoder = self.bench.decoders[plan.cell.decoder]
         handle = self.pool.fitted(plan.cell.model, plan.fit.weights_key)
         seeds = [derive_seed(self.bench.seed, c.prompt_id, k) for c, k in batch]
-        ctx = DecodeContext(seeds=seeds, train_sequences=plan.fit.train_sequences, stop_at_eos=self.bench.eval.stop_at_eos)
+        ctx = DecodeContext(
+            seeds=seeds, train_sequences=plan.fit.train_sequences, stop_at_eos=self.bench.eval.stop_at_eos,
+            load_fitted=lambda name: self.pool.separate(plan.cell.model, plan.read(name).weights_key),
+            heldout_of=lambda name: [s.token_ids for s in plan.read(name).heldout],
+        )  # fmt: skip
         try:
             gens = self._decoder(plan).generate(handle, [c.context_ids for c, _ in batch], plan.new_tokens, ctx)
         except HarnessError:

@@ -130,6 +130,17 @@ class ModelPool:
         self.adopt(model, fit_key, handle)
         return handle
 
+    def separate(self, model: str, fit_key: str | None) -> ModelHandle:
+        """A fresh copy of the model with a stored fit's weights (``fit_key`` None: the base), outside the pool:
+        the held model is untouched, and the copy is freed when its user drops it. For a recipe or decoder
+        that reads a second set of weights beside the one it works on (``recipe_dependencies``)."""
+        with self.book.timed("load"):
+            self.book.reporter.log(f"loading a second copy of model {model} ({'base' if fit_key is None else 'fit ' + fit_key[:10]})")
+            handle = self._loaders[model].load(self._context())
+            if fit_key is not None:
+                handle.load_weights(self.book.cache.directory("fits", fit_key))
+        return handle
+
     def holds(self) -> tuple[str, str | None] | None:
         return self._held_as
 
