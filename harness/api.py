@@ -27,6 +27,7 @@ from harness.params import REQUIRED, Param
 from harness.precision import PRECISIONS, native_bf16, resolve_dtype, resolve_precision, torch_dtype
 from harness.sampling import derive_seed
 from harness.store import atomic_write_bytes, atomic_write_json, atomic_write_jsonl, atomic_write_text, content_key
+from harness.weights import load_weights_file, save_weights_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -44,6 +45,7 @@ __all__ = [
     "HarnessError", "ConfigError", "InputError", "PluginError", "RunError", "did_you_mean", "log",
     # files, keys, seeds, processes
     "atomic_write_bytes", "atomic_write_json", "atomic_write_jsonl", "atomic_write_text", "content_key",
+    "load_weights_file", "save_weights_file",
     "derive_seed", "distributed",
     # running a model: one padded forward, its statistics, eval mode
     "inference", "ForwardOutput", "pad_batch", "padded_forward", "log_probs", "entropy_of", "step_stats",
@@ -259,9 +261,12 @@ class ModelHandle:
         self.codec = codec
         self.device = device
         self.modality = modality
+        #: after a sharded (FSDP) fit, on the main process: the full weights gathered from every shard, which
+        #: :meth:`save_weights` writes as they are (the module itself then holds only this process's shards)
+        self.gathered_state: dict[str, Any] | None = None
 
     def save_weights(self, directory: Path) -> None:
-        """Store the current weights so :meth:`load_weights` can restore them (the fit cache)."""
+        """Store the current weights (or ``gathered_state``) so :meth:`load_weights` restores them (the fit cache)."""
         raise NotImplementedError
 
     def load_weights(self, directory: Path) -> None:

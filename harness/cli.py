@@ -135,6 +135,12 @@ def run(benchmarks: tuple[str, ...], results_root: str, cache_root: str | None, 
 
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise InputError(f"--device {device}: use cpu, cuda, cuda:N or auto")
+    if distributed.sharding() and not fit_only:
+        raise InputError(
+            f"a sharded ({distributed.sharding()}) launch only trains: add --fit-only, then generate and score from the "
+            "stored fits with one process (`harness run B`, models.M.device_map: auto for a model larger than one GPU) "
+            "or a data-parallel launch (configs/accelerate/ddp.yaml)"
+        )
     benches = _load(benchmarks)
     for bench in benches:
         if limit and limit > bench.eval.contexts:

@@ -1,9 +1,10 @@
 """Which process of a multi-process launch this is, read from the launcher's environment.
 
 ``accelerate launch`` and ``torchrun`` start one ``harness run`` per process and export ``RANK`` /
-``WORLD_SIZE``. Every process runs the fits together (data parallel); only the main process draws
-nothing new into the cache, generates, scores and writes results, so the other processes leave after
-the last fit. Reading the environment (not torch.distributed) keeps this importable without torch.
+``WORLD_SIZE``. Every process runs the fits together (data parallel) and generates its share of the
+batches (``Generator.generate_share``); after a barrier the main process gathers the stored batches,
+scores and writes results. Reading the environment (not torch.distributed) keeps this importable
+without torch; only :func:`barrier` touches the process group.
 """
 
 from __future__ import annotations
@@ -40,3 +41,16 @@ def sharding() -> str | None:
         if os.environ.get(f"ACCELERATE_USE_{engine.upper()}", "").lower() == "true":
             return engine
     return None
+
+
+def barrier(device: str) -> None:
+    """Wait until every process of the launch reaches this point (no-op in a single process).
+
+    The process group is accelerate's (the one the fits used, or a new one: gloo on CPUs, NCCL on GPUs).
+    If a process dies, the launcher stops the others; what each had stored stays in the cache for the rerun.
+    """
+    if not is_distributed():
+        return
+    from accelerate import PartialState
+
+    PartialState(cpu=not str(device).startswith("cuda")).wait_for_everyone()

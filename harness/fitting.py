@@ -68,16 +68,20 @@ class Fitter:
             except Exception as exc:
                 raise RunError(f"recipe {recipe.key} ({recipe.plugin}) failed on model {fit.model}: {type(exc).__name__}: {exc}") from exc
             seconds = task.elapsed()
-        self.pool.adopt(fit.model, fit.key, handle)
         self.book.count("fit", False)
-        if not distributed.is_main():
-            return  # the main process stores the fit; the others only helped to train it
-        staging = self.book.cache.staging_directory("fits", fit.key)
-        handle.save_weights(staging)
-        self.book.cache.commit_directory("fits", fit.key, staging)
-        self.book.put("curves", fit.key, curves)
-        info = {"seconds": seconds, "sequences": len(samples), "logged_with": recipe.logging_params()}
-        self.book.put("fit", fit.key, info | outcome_facts(outcome))
+        if distributed.is_main():  # the main process stores the fit; the others only helped to train it
+            staging = self.book.cache.staging_directory("fits", fit.key)
+            handle.save_weights(staging)
+            self.book.cache.commit_directory("fits", fit.key, staging)
+            self.book.put("curves", fit.key, curves)
+            info = {"seconds": seconds, "sequences": len(samples), "logged_with": recipe.logging_params()}
+            self.book.put("fit", fit.key, info | outcome_facts(outcome))
+        if distributed.sharding():
+            # a sharded fit leaves each process its shards only: every process reads the stored weights back
+            self.pool.release()
+            distributed.barrier(self.pool.device)  # once the main process has stored them
+        else:
+            self.pool.adopt(fit.model, fit.key, handle)  # data parallel: every process holds the same weights
 
     def _curve(self, fit: FitPlan, curves: list[dict[str, float]]) -> Callable[[dict[str, float]], None]:
         """The recipe's curve callback: each row is kept for the cache and, live, handed to the curve sink."""

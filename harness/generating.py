@@ -29,21 +29,48 @@ class Generator:
         self.book = book
         self.pool = pool
         self._decoders: dict[str, Any] = {}  # one instance per decoder for the run (it may keep an index)
+        self._made: set[str] = set()  # batch keys this process generated (counted once, as computed)
+
+    def batches(self, plan: GenerationPlan) -> list[tuple[str, list[tuple[EvalContext, int]]]]:
+        """The (stage key, rows) of every batch of one (cell, dataset), in order."""
+        size = self.batch_size(plan)
+        rows = [plan.rows[i : i + size] for i in range(0, len(plan.rows), size)]
+        return [(content_key(plan.key, [c.prompt_id if k == 0 else f"{c.prompt_id}#{k}" for c, k in batch]), batch) for batch in rows]
+
+    def generate_share(self, plans: list[GenerationPlan], rank: int, world: int) -> tuple[int, int]:
+        """Data-parallel generation: this process's share of every batch of ``plans``, stored in the cache.
+
+        The batches of all plans, in plan order, are dealt round-robin: batch i belongs to process i % world.
+        The assignment depends only on the plan, so every process computes the same one without talking to
+        the others, and a rerun after a crash finds each finished batch stored. Returns (generated, reused).
+        """
+        mine = [(plan, key, batch) for plan in plans for key, batch in self.batches(plan)][rank::world]
+        made = reused = 0
+        if not mine:
+            return made, reused
+        with self.book.timed("generate"), self.book.reporter.task(f"generate (process {rank} of {world})", total=len(mine)) as task:
+            for done, (plan, key, batch) in enumerate(mine, 1):
+                if self.book.get("generate", key) is None:
+                    self._batch(plan, key, batch)
+                    made += 1
+                else:
+                    reused += 1
+                task.update(done)
+        return made, reused
 
     def generate(self, plan: GenerationPlan) -> list[dict[str, Any]]:
         """The records of one (cell, dataset), in context order (draws of a prompt together)."""
-        size = self.batch_size(plan)
-        batches = [plan.rows[i : i + size] for i in range(0, len(plan.rows), size)]
+        batches = self.batches(plan)
         records: list[dict[str, Any]] = []
         missing = []
-        for batch in batches:
-            key = content_key(plan.key, [c.prompt_id if k == 0 else f"{c.prompt_id}#{k}" for c, k in batch])
+        for key, batch in batches:
             stored = self.book.get("generate", key)
             if stored is None:
                 missing.append((key, batch))
             else:
                 records.extend(stored)
-                self.book.count("generate", True)
+                if key not in self._made:
+                    self.book.count("generate", True)
         if missing:
             what = f"generate {plan.cell.id} on {plan.dataset}"
             with self.book.timed("generate"), self.book.reporter.task(what, total=len(batches)) as task:
@@ -96,6 +123,7 @@ class Generator:
         records = [build_record(handle, c, g, seed, k if several else None) for (c, k), g, seed in zip(batch, gens, seeds)]
         self.book.put("generate", key, records)
         self.book.count("generate", False)
+        self._made.add(key)
         return records
 
     def _decoder(self, plan: GenerationPlan) -> Any:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from harness.api import Codec, LoadContext, ModelHandle, ModelLoader, Plugin
+from harness.api import Codec, LoadContext, ModelHandle, ModelLoader, Plugin, load_weights_file, save_weights_file
 from harness.params import Param
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,15 +77,10 @@ class TinyHandle(ModelHandle):
     """A handle whose fitted weights are one safetensors file (what the fit cache stores and restores)."""
 
     def save_weights(self, directory: Path) -> None:
-        from safetensors.torch import save_model
-
-        directory.mkdir(parents=True, exist_ok=True)
-        save_model(self.module, str(directory / "weights.safetensors"))
+        save_weights_file(self, directory / "weights.safetensors")
 
     def load_weights(self, directory: Path) -> None:
-        from safetensors.torch import load_model
-
-        load_model(self.module, str(directory / "weights.safetensors"))
+        load_weights_file(self.module, directory / "weights.safetensors")
 
 
 def tiny_llama(seed: int = 0, hidden: int = 32, layers: int = 2) -> "torch.nn.Module":

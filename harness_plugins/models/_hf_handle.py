@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.api import Codec, InputError, ModelHandle, distributed
+from harness.api import Codec, InputError, ModelHandle, distributed, load_weights_file, save_weights_file
 from harness.api import torch_dtype as api_torch_dtype
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -47,15 +47,10 @@ class CausalLMHandle(ModelHandle):
     """A transformers causal LM; fitted weights are stored as one safetensors file."""
 
     def save_weights(self, directory: Path) -> None:
-        from safetensors.torch import save_model
-
-        directory.mkdir(parents=True, exist_ok=True)
-        save_model(self.module, str(directory / WEIGHTS_FILE))
+        save_weights_file(self, directory / WEIGHTS_FILE)
 
     def load_weights(self, directory: Path) -> None:
-        from safetensors.torch import load_model
-
-        load_model(self.module, str(directory / WEIGHTS_FILE), device=str(self.device))
+        load_weights_file(self.module, directory / WEIGHTS_FILE)
 
 
 def quiet_transformers() -> None:

@@ -149,12 +149,14 @@ class AccelerateEngine:
         self.accelerator.load_state(str(directory))
 
     def finish(self, handle: Any, prepared: Any) -> None:
-        """Put full (gathered) weights back into the handle's module on the main process (FSDP shards them)."""
-        state = self.accelerator.get_state_dict(prepared)
-        module = self.accelerator.unwrap_model(prepared)
-        if self.is_main and state is not None:
-            module.load_state_dict(state)
-        handle.module = module
+        """Hand the fitted weights back. Data parallel: every process's module holds all of them. Sharded
+        (FSDP, DeepSpeed ZeRO-3): the full weights are gathered (a collective) into ``handle.gathered_state``
+        on the main process, which the fit cache writes as they are; the module keeps only its shards and is
+        never loaded with the full state (its partitioned parameters could not hold it)."""
+        if distributed.sharding():
+            state = self.accelerator.get_state_dict(prepared)
+            handle.gathered_state = state if self.is_main else None
+        handle.module = self.accelerator.unwrap_model(prepared)
         self.accelerator.wait_for_everyone()
 
 

@@ -4,7 +4,8 @@ Per update: take the next ``batch_size`` indices of this epoch's seeded permutat
 its equal share, run it in micro-batches whose losses are weighted so the accumulated gradient equals
 the full batch's mean-loss gradient (every sequence has the same length), then one optimizer step.
 An incomplete last batch of an epoch is dropped. Curve points are logged before training and every
-``curve_every`` epochs; checkpoints make a killed fit continue bit-identically (see checkpoint.py).
+``curve_every`` epochs (``curve_schedule: log``: at log-spaced update steps instead); checkpoints make
+a killed fit continue bit-identically (see checkpoint.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Callable
 from harness.api import FitContext, FitOutcome, InputError, ModelHandle, derive_seed, distributed, log, resolve_precision
 
 from harness_plugins.recipes._checkpoint import Checkpointer, LoopState
-from harness_plugins.recipes._curves import CurveMonitor
+from harness_plugins.recipes._curves import CurveMonitor, curve_steps
 from harness_plugins.recipes._engine import make_engine
 
 
@@ -102,6 +103,14 @@ def plan_updates(config: dict[str, Any], samples: int, world: int) -> tuple[int,
     micro = config.get("micro_batch_size") or per_rank
     if per_rank % micro:
         raise InputError(f"micro_batch_size {micro} does not divide the per-process batch {per_rank}")
+    if micro < per_rank and distributed.sharding() == "deepspeed":
+        # DeepSpeed's engine steps its optimizer at every backward unless told its accumulation steps;
+        # the loop's micro-batches would each take an update and silently change the recipe
+        raise InputError(
+            f"micro_batch_size {micro} under DeepSpeed: accumulating {per_rank // micro} micro-batches per update is "
+            "not supported there yet (DeepSpeed would step the optimizer on each); set micro_batch_size: 0 "
+            "(the whole per-process batch at once) or launch with FSDP / DDP"
+        )
     return per_epoch, config.get("updates") or per_epoch * config["epochs"], micro
 
 
@@ -139,6 +148,8 @@ def train(handle: ModelHandle, sequences: list[list[int]], ctx: FitContext, conf
     checkpoints = Checkpointer(ctx.work_dir, config["checkpoint_every"], config["checkpoint_minutes"], engine)
     shuffle_seed = config["shuffle_seed"] if config["shuffle_seed"] >= 0 else ctx.seed
     curve_every = config["curve_every"]
+    log_steps = curve_steps(config, total)  # None: a point every curve_every epochs
+    measure = bool(curve_every) or log_steps is not None
 
     best_weights: dict | None = None
     restored = checkpoints.restore(prepared, optimizer)
@@ -153,7 +164,7 @@ def train(handle: ModelHandle, sequences: list[list[int]], ctx: FitContext, conf
 
     def log_point(row: dict[str, float]) -> None:
         nonlocal best_weights
-        if curve_every:
+        if measure:
             row.update(monitor.point(handle, prepared))
         if options.patience is not None and "heldout_loss" in row:
             if state.best_loss is None or row["heldout_loss"] < state.best_loss:
@@ -167,7 +178,7 @@ def train(handle: ModelHandle, sequences: list[list[int]], ctx: FitContext, conf
         ctx.curve(row)
 
     try:
-        if restored is None and curve_every and ctx.heldout:
+        if restored is None and measure and ctx.heldout:
             log_point({"step": 0, "epoch": 0.0})  # the starting point of the held-out curves
         prepared.train()
         last_info: dict[str, float] = {}
@@ -194,7 +205,15 @@ def train(handle: ModelHandle, sequences: list[list[int]], ctx: FitContext, conf
             state.step += 1
             state.epoch_losses.append(engine.mean(loss_value))
             ctx.progress(state.step, total, {"epoch": epoch + 1, "loss": state.epoch_losses[-1], **last_info})
-            if state.step % per_epoch == 0 or state.step == total:
+            if log_steps is not None:  # curve_schedule: log: a point at each log-spaced step, none at epoch ends
+                if state.step in log_steps:
+                    row = {"step": state.step, "epoch": round(state.step / per_epoch, 4),
+                           "train_loss": sum(state.epoch_losses) / len(state.epoch_losses)}  # fmt: skip
+                    state.epoch_losses = []
+                    log_point(row)
+                    prepared.train()
+                    last_info = {k: v for k, v in row.items() if k in ("heldout_loss", "greedy_ttr")}
+            elif state.step % per_epoch == 0 or state.step == total:
                 epochs_done = math.ceil(state.step / per_epoch)
                 row = {"step": state.step, "epoch": round(state.step / per_epoch, 4),
                        "train_loss": sum(state.epoch_losses) / len(state.epoch_losses)}  # fmt: skip
@@ -212,6 +231,8 @@ def train(handle: ModelHandle, sequences: list[list[int]], ctx: FitContext, conf
             engine.unwrap(prepared).load_state_dict(best_weights)
         engine.finish(handle, prepared)
         restore_loader_dtypes(handle.module, loader_dtypes)
+        if handle.gathered_state is not None:  # a sharded fit's gathered weights are stored in the loader's dtypes too
+            handle.gathered_state = {n: t.to(loader_dtypes.get(n, t.dtype)) for n, t in handle.gathered_state.items()}
         checkpoints.clear()
     finally:
         handle.module.eval()
