@@ -160,6 +160,10 @@ def run(benchmarks: tuple[str, ...], results_root: str, cache_root: str | None, 
             else:
                 summary = runner.run()
         if helper:
+            if runner.share is not None:  # one line per helper process: its share of the generation
+                made, found = runner.share
+                err.print(f"{bench.name}: process {distributed.rank()} of {distributed.world_size()} generated "
+                          f"{made} batches of its share ({found} found stored)", highlight=False)  # fmt: skip
             continue
         if fit_only:
             trained, reused = runner.book.computed.get("fit", 0), runner.book.reused.get("fit", 0)

@@ -57,6 +57,8 @@ class Runner:
         self.pool = ModelPool(bench, self.book, options.device)
         self.planner = DataPlanner(bench, self.book, self.pool, options.limit)
         self.trackers = RunTrackers.open(bench, self.results_dir, self.book.reporter)  # MLflow, W&B, TensorBoard
+        #: in a multi-process launch: (batches this process generated, found stored) in its share
+        self.share: tuple[int, int] | None = None
 
     def run(self) -> RunSummary:
         started = time.perf_counter()
@@ -64,7 +66,7 @@ class Runner:
         self.fit(plan)  # 2. fit: train (or find stored) every fit; all processes of a launch together
         generator = Generator(self.bench, self.book, self.pool)
         if distributed.is_distributed():  # 3a. each process of a launch generates its share of the batches
-            generator.generate_share(plan.generations, distributed.rank(), distributed.world_size())
+            self.share = generator.generate_share(plan.generations, distributed.rank(), distributed.world_size())
             distributed.barrier(self.pool.device)
             if not distributed.is_main():  # the main process gathers, scores and writes
                 self.pool.release()

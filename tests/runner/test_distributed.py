@@ -77,3 +77,52 @@ def test_two_process_data_parallel_matches_one_process(tmp_path: Path):
     assert sorted(p.name for p in (tmp_path / "two" / "dist").iterdir()) == sorted(
         p.name for p in (tmp_path / "one" / "dist").iterdir()
     )
+
+
+def run_on(cache: Path, yaml_path: Path, results: Path, processes: int, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HARNESS_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    harness = ["-m", "harness", "--plugins", str(TINY_PLUGINS), "run", str(yaml_path), "--results", str(results), *extra]
+    launcher = [] if processes == 1 else ["-m", "torch.distributed.run", "--nproc_per_node", str(processes),
+                                          "--master_addr", "127.0.0.1", "--master_port", str(free_port())]  # fmt: skip
+    done = subprocess.run([sys.executable, *launcher, *harness], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_two_process_generation_and_scores_equal_one_process(tmp_path: Path):
+    """Each process generates its share of the batches; the main one gathers and scores: same files as one process.
+
+    Both runs start from one stored fit (copied into two caches), so they decode the very same weights: the
+    outputs must then be identical, not merely close."""
+    pytest.importorskip("accelerate")
+    import shutil
+
+    data = tiny_benchmark(
+        tmp_path, name="dpgen",
+        recipes={"fit": {"plugin": "hyperfit", "train": {"dataset": "train-set", "samples": 8, "tokens": 24, "heldout": 0},
+                         "lr": 3.0e-3, "epochs": 2, "batch_size": 4, "curve_every": 0}},
+        decoders={"greedy": {"plugin": "greedy"}, "top-p": {"plugin": "top-p", "p": 0.9}},
+        eval={"datasets": ["other-set"], "contexts": 8, "context_tokens": 12, "new_tokens": 10, "batch_size": 2,
+              "samples_per_prompt": 2, "bootstrap": 20},
+        metrics={"ttr": {"plugin": "ttr", "window": 8}, "self-bleu": {"plugin": "self-bleu"}},
+    )  # fmt: skip
+    yaml_path = write_yaml(tmp_path / "dpgen.yaml", data)
+    run_on(tmp_path / "cache-a", yaml_path, tmp_path / "fit", 1, "--fit-only", "--quiet")
+    shutil.copytree(tmp_path / "cache-a", tmp_path / "cache-b")
+    run_on(tmp_path / "cache-a", yaml_path, tmp_path / "one", 1, "--quiet")
+    two = run_on(tmp_path / "cache-b", yaml_path, tmp_path / "two", 2, "--quiet")
+    # greedy: 8 rows, top-p: 8 prompts x 2 draws = 16 rows; in batches of 2: 4 + 8 = 12 batches dealt round-robin
+    assert "process 1 of 2 generated 6 batches of its share (0 found stored)" in two.stderr, two.stderr
+    one_dir, two_dir = tmp_path / "one" / "dpgen", tmp_path / "two" / "dpgen"
+    for name in ("scores.csv", "leaderboard.md"):
+        assert (two_dir / name).read_text() == (one_dir / name).read_text(), name
+    cells = sorted(p.relative_to(one_dir) for p in one_dir.glob("cells/*/generations.jsonl"))
+    assert len(cells) == 2
+    for cell in cells:
+        first = [json.loads(line) for line in (one_dir / cell).read_text().splitlines()]
+        second = [json.loads(line) for line in (two_dir / cell).read_text().splitlines()]
+        assert [r["output_ids"] for r in second] == [r["output_ids"] for r in first], cell
+        assert second == first, cell
+    manifest = json.loads((two_dir / "manifest.json").read_text())
+    assert manifest["stages"]["computed"]["generate"] == 6  # the main process's own share; the rest it read back
+    assert manifest["stages"]["reused"]["generate"] == 6
