@@ -569,6 +569,12 @@ class MetricContext:
     model_for: Callable[[str], ModelHandle] | None = None
     #: the results folder the scored generations belong to (e.g. its annotations/), when there is one
     results_dir: Path | None = None
+    #: the cell (``model__recipe__decoder``) and eval dataset being scored, when scored inside a run
+    cell: str | None = None
+    dataset: str | None = None
+    #: keep a file beside the score (a per-layer table, a plot): ``write_artifact("probes/x.csv", data)``. The bytes
+    #: are stored with the score and written under the results folder by every run that shows it, warm or cold
+    write_artifact: Callable[[str, bytes], None] | None = None
 
 
 class Metric(Plugin):

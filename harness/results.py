@@ -97,6 +97,8 @@ def write_results(root: Path, record: RunRecord) -> None:
             image_cells[cell.id] = (cell.model, ordered)
         atomic_write_jsonl(root / "cells" / cell.id / "generations.jsonl", ordered)
     _prune(root, {cell.id for cell, _ in record.generations}, recipe_folders)
+    for path, data in sorted(record.artifacts.items()):  # what metrics keep beside their scores (probe tables, plots)
+        atomic_write_bytes(root / path, data)
     atomic_write_text(root / "scores.csv", scores_csv(record.scores))
     atomic_write_json(root / "manifest.json", manifest(record))
     write_comparisons(root, record.comparisons)  # comparisons.csv: every cell vs each baseline (paired)

@@ -94,5 +94,7 @@ class RunRecord:
     recipes: list[RecipeOutput] = field(default_factory=list)
     #: the codec of each model that generated, for pictures of image generations
     codecs: dict[str, Codec] = field(default_factory=dict)
+    #: files metrics keep beside their scores, by path inside the results folder
+    artifacts: dict[str, bytes] = field(default_factory=dict)
     #: every cell against each of the benchmark's baselines (harness.paired.Comparison), empty without baselines
     comparisons: list[Any] = field(default_factory=list)

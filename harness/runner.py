@@ -119,7 +119,7 @@ class Runner:
             cache_dir=str(self.book.cache.root), data=plan.data, models=self.pool.facts, disjointness=plan.disjointness, fits=plan.fit_settings,
             stage_keys=self.book.keys, computed=self.book.computed, reused=self.book.reused, timings=self.book.timings,
             scores=scores, seed_spread=scorer.seed_spread, generations=[(cells[c], r) for c, r in by_cell.items()],
-            recipes=recipes, codecs=dict(self.pool.codecs),
+            recipes=recipes, codecs=dict(self.pool.codecs), artifacts=dict(scorer.artifacts),
         )  # fmt: skip
 
     def _warn_logging_cadence(self, fit: Any) -> None:

@@ -7,7 +7,9 @@ Where several draws per prompt exist, the metric on each draw is kept apart as t
 
 from __future__ import annotations
 
-from pathlib import Path
+import base64
+import dataclasses
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harness.api import MetricContext
@@ -23,6 +25,14 @@ from harness.stages import StageBook
 from harness.store import content_key
 
 
+def artifact_path(path: str) -> str:
+    """A metric's artifact path, checked to stay inside the results folder (relative, no ``..``)."""
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+        raise ValueError(f"an artifact path must be relative and inside the results folder, got {path!r}")
+    return str(pure)
+
+
 class Scorer:
     def __init__(self, bench: Benchmark, book: StageBook, pool: ModelPool, plan: Plan, results_dir: Path | None = None):
         self.results_dir = results_dir
@@ -31,6 +41,8 @@ class Scorer:
         self.pool = pool
         self.plan = plan
         self.seed_spread: list[SpreadRow] = []
+        #: files metrics keep beside their scores (``MetricContext.write_artifact``), by path in the results folder
+        self.artifacts: dict[str, bytes] = {}
 
     def score(self, gen: GenerationPlan, records: list[dict[str, Any]]) -> list[ScoreRow]:
         rows = []
@@ -57,6 +69,8 @@ class Scorer:
             model_key=gen.fit.key,
             model_for=model_for,
             results_dir=self.results_dir,
+            cell=gen.cell.id,
+            dataset=gen.dataset,
         )
 
     def _score_one(
@@ -64,7 +78,8 @@ class Scorer:
     ) -> tuple[ScoreRow, bool]:
         cell = gen.cell
         plugin = metric.instantiate()
-        plugin.context = context
+        kept: dict[str, bytes] = {}
+        plugin.context = dataclasses.replace(context, write_artifact=lambda path, data: kept.__setitem__(artifact_path(path), bytes(data)))
         dependencies = [self.plan.fits[(cell.model, k)].key for k in plugin.recipe_dependencies()]
         key = content_key(
             "score", gen.key, [r["prompt_id"] for r in records], metric.identity(), self.bench.eval.bootstrap, self.bench.seed,
@@ -81,10 +96,14 @@ class Scorer:
                 if stored is None:
                     with self.book.timed("score"):
                         stored = self._compute(plugin, gen, metric_key, metric, records)
+                    if kept:
+                        stored["artifacts"] = {path: base64.b64encode(data).decode("ascii") for path, data in kept.items()}
                     self.book.put("score", key, stored)
                     computed = True
         self.book.count("score", not computed)
         stored = dict(stored)
+        for path, data in stored.pop("artifacts", {}).items():
+            self.artifacts[path] = base64.b64decode(data)
         per_draw = stored.pop("draws", None)
         if per_draw:
             self.seed_spread.append(SpreadRow(cell.model, cell.recipe, cell.decoder, gen.dataset, metric_key, per_draw))

@@ -14,6 +14,7 @@ from harness_plugins.decoders.greedy import Greedy
 from harness_plugins.decoders.min_p import MinP
 from harness_plugins.decoders.no_repeat_ngram import NoRepeatNGramGreedy
 from harness_plugins.decoders.repetition_penalty import RepetitionPenaltyGreedy
+from harness_plugins.decoders.static_reweight import StaticReweight
 from harness_plugins.decoders.temperature import Temperature
 from harness_plugins.decoders.top_k import TopK
 from harness_plugins.decoders.top_p import TopP
@@ -32,6 +33,7 @@ DECODERS = (
     Contrastive,
     EntropyMatchedTemperature,
     CitationBlocked,
+    StaticReweight,
 )
 
 

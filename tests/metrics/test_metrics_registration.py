@@ -16,6 +16,7 @@ ALL_METRICS = [
     "ttr", "self-bleu", "entropy", "ttr-curve", "seq-rep-n", "rep-n", "diversity", "distinct-n", "ngram-entropy",
     "dataset-bleu", "dataset-overlap", "dataset-overlap-max", "dataset-overlap-share",
     "mauve", "coherence", "tf-entropy", "tf-topk-prob", "perplexity", "top1-agreement", "judge-preference",
+    "base-rank", "base-divergence", "layer-geometry",
     "row-repetition", "distinct-clusters", "pixel-mse", "psnr", "completion-diversity", "recognisability",
     "human-preference", "human-agreement",
 ]  # fmt: skip

@@ -8,20 +8,26 @@ from __future__ import annotations
 
 from .coherence import Coherence
 from .judge_preference import JudgePreference
+from .layer_geometry import LayerGeometry
 from .mauve_metric import Mauve
 from .perplexity import TeacherForcedPerplexity
+from .rank_probes import BaseDivergence, BaseRank
 from .tf_entropy import TeacherForcedEntropy
 from .tf_topk_prob import TeacherForcedTopKProb
 from .top1_agreement import Top1Agreement
 
 METRICS = (
     Mauve, Coherence, TeacherForcedEntropy, TeacherForcedTopKProb, TeacherForcedPerplexity, Top1Agreement, JudgePreference,
+    BaseRank, BaseDivergence, LayerGeometry,
 )  # fmt: skip
 
 __all__ = [
     "METRICS",
+    "BaseDivergence",
+    "BaseRank",
     "Coherence",
     "JudgePreference",
+    "LayerGeometry",
     "Mauve",
     "TeacherForcedEntropy",
     "TeacherForcedPerplexity",
