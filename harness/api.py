@@ -414,6 +414,8 @@ class Recipe(Plugin):
 
     kind = "recipe"
     trains: ClassVar[bool] = True
+    #: False for a recipe that makes its weights from the fits it reads (a graft), so its ``train:`` is optional
+    needs_training_data: ClassVar[bool] = True
     selects_on_heldout: ClassVar[bool] = False
     #: defaults for the recipe's ``train:`` block (samples × tokens drawn from the training dataset, heldout)
     train_defaults: ClassVar[dict[str, int]] = {"samples": 2000, "tokens": 256}

@@ -373,8 +373,8 @@ def _composed_decoder(key: str, entry: dict, registry: Registry, problems: _Prob
 
 def _train_block(reg: Registration, train: Any, path: tuple, data: dict, problems: _Problems) -> dict | None:
     trains = getattr(reg.cls, "trains", True)
-    if not trains and train is None:
-        return None  # a recipe that does not train may still name sequences for decoders (citation-blocked)
+    if train is None and (not trains or not getattr(reg.cls, "needs_training_data", True)):
+        return None  # a recipe that does not train (or only combines other fits) may still name sequences
     if not isinstance(train, dict):
         problems.add(path + ("train",), f"recipe \"{reg.name}\" needs `train: {{dataset: NAME, samples: N, tokens: T}}`, got {train!r}")
         return None

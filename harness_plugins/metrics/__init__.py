@@ -1,7 +1,8 @@
 """Bundled metrics: the paper's TTR, Self-BLEU and generation entropy; repetition and diversity (TTR curve,
 seq-rep-n, rep-n, diversity, distinct-n, n-gram entropy); copying (dataset BLEU, dataset overlap); and the
 model-based metrics of the ``model_based`` folder (MAUVE, coherence, teacher-forced entropy/top-k/perplexity);
-and the image metrics of the ``image`` folder (row repetition, distinct clusters, MSE/PSNR, diversity, recognisability).
+and the image metrics of the ``image`` folder (row repetition, distinct clusters, MSE/PSNR, diversity, recognisability);
+and capability retention through lm-evaluation-harness (``lm-eval``).
 
 Only light modules are imported here; sacrebleu and numpy are imported inside the metric methods.
 """
@@ -18,6 +19,7 @@ from .distinct_n import DistinctN
 from .diversity import Diversity
 from .entropy import GenerationEntropy
 from .human_preference import HumanAgreement, HumanPreference
+from .lm_eval_tasks import LMEvalTasks
 from .ngram_entropy import NgramEntropy
 from .rep_n import RepN
 from .self_bleu import SelfBLEU
@@ -42,7 +44,7 @@ METRICS = (
     DatasetOverlap,
     DatasetOverlapMax,
     DatasetOverlapShare,
-) + MODEL_BASED + IMAGE + (HumanPreference, HumanAgreement)
+) + MODEL_BASED + IMAGE + (HumanPreference, HumanAgreement, LMEvalTasks)
 
 __all__ = [cls.__name__ for cls in METRICS] + ["METRICS", "harness_register_metrics"]
 

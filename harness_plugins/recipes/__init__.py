@@ -2,6 +2,7 @@
 
 from harness.api import hookimpl
 from harness_plugins.recipes.finetune import EarlyStoppedFinetune
+from harness_plugins.recipes.graft import Graft
 from harness_plugins.recipes.hyperfit import Hyperfit
 from harness_plugins.recipes.lora import LoRA
 from harness_plugins.recipes.none import NoFit
@@ -15,3 +16,4 @@ def harness_register_recipes(register):
     register(EarlyStoppedFinetune)
     register(LoRA)
     register(Pretrain)
+    register(Graft)

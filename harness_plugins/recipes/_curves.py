@@ -10,6 +10,11 @@ Definitions (recorded per logged point, next to the mean training loss of the ep
   ``curve_context_tokens`` tokens (at most half the sequence) of up to ``curve_contexts`` held-out
   sequences; per continuation,
   distinct token ids / generated tokens; averaged. Rises as hyperfitting cures repetition.
+
+Where the points fall: ``curve_schedule: epochs`` (the default) logs one every ``curve_every`` epochs; ``log``
+logs at the update steps of :func:`log_spaced_steps` (long-horizon fits far past zero training loss: the
+"not grokking" check that held-out loss never recovers), and ``train_loss`` is then the mean over the updates
+since the previous point.
 """
 
 from __future__ import annotations
@@ -17,6 +22,24 @@ from __future__ import annotations
 from typing import Any
 
 from harness.api import ModelHandle, decode, entropy_of, log_probs, model_device, pad_batch, pad_id, padded_forward
+
+
+def log_spaced_steps(total: int, points: int) -> list[int]:
+    """``points`` update steps log-spaced from 1 to ``total`` (both included), rounded to the nearest integer and
+    deduplicated, in increasing order: round(total ** (k / (points − 1))) for k = 0 … points − 1; ``[total]``
+    for one point. Fewer than ``points`` steps where ``total`` is too small to hold them all."""
+    if total < 1:
+        return []
+    if points <= 1:
+        return [total]
+    return sorted({min(total, max(1, int(round(total ** (k / (points - 1)))))) for k in range(points)})
+
+
+def curve_steps(config: dict[str, Any], total: int) -> set[int] | None:
+    """The update steps that get a curve point under ``curve_schedule: log``; None for the epoch schedule."""
+    if config.get("curve_schedule", "epochs") != "log":
+        return None
+    return set(log_spaced_steps(total, int(config["curve_points"])))
 
 
 def heldout_loss_and_entropy(module: Any, sequences: list[list[int]], batch_size: int, pad: int = 0) -> tuple[float, float]:

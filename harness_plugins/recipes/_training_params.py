@@ -47,6 +47,12 @@ def curve_params(selects_weights: bool = False) -> tuple[Param, ...]:
     return (
         Param("curve_every", int, default=1, min=0, help="log a curve point every N epochs (and before training); 0 = off",
               affects_result=selects_weights),
+        Param("curve_schedule", str, default="epochs", choices=("epochs", "log"),
+              help="epochs: a point every curve_every epochs; log: at curve_points log-spaced update steps (and before training)",
+              affects_result=selects_weights),
+        Param("curve_points", int, default=20, min=1,
+              help="with curve_schedule: log, how many steps log-spaced from 1 to the last update (deduplicated)",
+              affects_result=selects_weights),
         Param("curve_contexts", int, default=8, min=0, help="held-out sequences continued greedily for greedy_ttr; 0 = skip",
               affects_result=False),
         Param("curve_context_tokens", int, default=32, min=1, help="context length of those continuations",
@@ -86,4 +92,6 @@ class BatchedRecipe(Recipe):
         batch = params.get("batch_size")
         if train and isinstance(batch, int) and batch > train["samples"]:
             return [("batch_size", f"{batch} is larger than train.samples {train['samples']}: not one full batch per epoch")]
+        if params.get("curve_schedule") == "log" and params.get("curve_every") == 0:
+            return [("curve_schedule", "log logs curve points, but curve_every: 0 turns the curve off: drop one of them")]
         return []

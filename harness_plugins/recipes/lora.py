@@ -3,7 +3,7 @@
 The adapters are trained with the hyperfit loop (constant lr, Adam, wd 0, dropout off) and merged into
 the base weights at the end, so the fitted model is a plain model again: decoders, metrics and the fit
 cache see no difference. ``layers: late`` adapts only the last ``late_fraction`` of the transformer
-blocks (the follow-up work's "late-stage LoRA"). Needs ``pip install peft``.
+blocks (the follow-up work's "late-stage LoRA"); ``last_n: N`` exactly the last N blocks. Needs ``pip install peft``.
 """
 
 from __future__ import annotations
@@ -62,7 +62,27 @@ class LoRA(BatchedRecipe):
         Param("layers", str, default="all", choices=("all", "late"), help="adapt every block, or only the late ones"),
         Param("late_fraction", float, default=0.5, min=0.0, exclusive_min=True, max=1.0,
               help="with layers: late, the share of blocks (from the top) that get adapters"),
+        Param("last_n", int, default=0, min=0,
+              help="adapt exactly the last N blocks (with layers: all); 0 = off: layers decides"),
     )  # fmt: skip
+
+    @classmethod
+    def config_problems(cls, params: dict[str, Any], train: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+        problems = super().config_problems(params, train)
+        if params.get("last_n") and params.get("layers") == "late":
+            problems.append(("last_n", f"{params['last_n']} and layers: late both choose the adapted blocks: "
+                                       "keep layers: all with last_n, or drop last_n"))  # fmt: skip
+        return problems
+
+    def adapted_layers(self, module: Any) -> list[int] | None:
+        """Block indices that get adapters (None: every block)."""
+        cfg = self.config
+        if cfg.get("last_n"):
+            total = block_count(module)
+            if cfg["last_n"] > total:
+                raise InputError(f"lora: last_n {cfg['last_n']} is more than the model's {total} transformer blocks")
+            return list(range(total - cfg["last_n"], total))
+        return None if cfg["layers"] == "all" else late_layers(block_count(module), cfg["late_fraction"])
 
     def fit(self, handle: ModelHandle, sequences: list[list[int]], ctx: FitContext) -> FitOutcome:
         try:
@@ -73,7 +93,7 @@ class LoRA(BatchedRecipe):
 
         cfg = self.config
         torch.manual_seed(ctx.seed)  # adapter init
-        layers = None if cfg["layers"] == "all" else late_layers(block_count(handle.module), cfg["late_fraction"])
+        layers = self.adapted_layers(handle.module)
         targets = cfg["target_modules"]
         if layers is not None and targets == "all-linear":
             targets = block_linear_names(handle.module)

@@ -19,15 +19,16 @@ BUNDLED = {
     "model_loader": ["hf-causal-lm", "embedded-smollm2", "imagegpt"],
     "dataset": ["embedded-wikipedia", "embedded-news", "embedded-fiction", "local-text", "hf-text",
                 "digits", "fashion-mnist", "hf-images"],
-    "recipe": ["none", "hyperfit", "finetune", "lora", "pretrain"],
+    "recipe": ["none", "hyperfit", "finetune", "lora", "pretrain", "graft"],
     "decoder": [
         "greedy", "top-p", "top-k", "typical", "min-p", "temperature", "repetition-penalty", "no-repeat-ngram",
-        "beam", "contrastive", "entropy-matched-temperature", "citation-blocked",
+        "beam", "contrastive", "entropy-matched-temperature", "citation-blocked", "static-reweight",
     ],  # fmt: skip
     "metric": ["ttr", "self-bleu", "entropy", "ttr-curve", "seq-rep-n", "rep-n", "diversity", "distinct-n", "ngram-entropy",
                "dataset-bleu", "dataset-overlap", "dataset-overlap-max", "dataset-overlap-share", "mauve", "coherence",
                "tf-entropy", "tf-topk-prob", "perplexity", "top1-agreement", "judge-preference",
-               "row-repetition", "distinct-clusters", "pixel-mse", "psnr", "completion-diversity", "recognisability", "human-preference", "human-agreement"],  # fmt: skip
+               "base-rank", "base-divergence", "layer-geometry",
+               "row-repetition", "distinct-clusters", "pixel-mse", "psnr", "completion-diversity", "recognisability", "human-preference", "human-agreement", "lm-eval"],  # fmt: skip
 }
 BUNDLED_EP = {
     "model_loader": "models",

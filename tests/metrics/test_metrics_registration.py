@@ -18,7 +18,7 @@ ALL_METRICS = [
     "mauve", "coherence", "tf-entropy", "tf-topk-prob", "perplexity", "top1-agreement", "judge-preference",
     "base-rank", "base-divergence", "layer-geometry",
     "row-repetition", "distinct-clusters", "pixel-mse", "psnr", "completion-diversity", "recognisability",
-    "human-preference", "human-agreement",
+    "human-preference", "human-agreement", "lm-eval",
 ]  # fmt: skip
 
 
@@ -36,11 +36,13 @@ def test_hook_registers_every_metric():
         assert cls.definition and cls.description and cls.version == "1"
         assert cls.level in ("sample", "corpus")
         assert cls.higher_is_better in (True, False, None)
-        assert cls.requires and set(cls.modalities) <= {"text", "image"}
+        assert (cls.requires or cls.name == "lm-eval") and set(cls.modalities) <= {"text", "image"}  # lm-eval reads the weights only
         # defined the method its level calls
         method = "score_samples" if cls.level == "sample" else "score_corpus"
         assert getattr(cls, method) is not getattr(Metric, method), cls.name
-        resolved, problems = resolve_params(cls.params, {p.name: "base" for p in cls.params if p.required})
+        # a placeholder of the right type for each required param (a recipe name, a list of task names)
+        filled = {p.name: (["base"] if p.type is list or p.type == (list,) else "base") for p in cls.params if p.required}
+        resolved, problems = resolve_params(cls.params, filled)
         assert not problems.items, (cls.name, problems.items)
 
 
