@@ -13,12 +13,17 @@ data recomputes the score. ``benchmarks/tasks/`` ships an offline multiple-choic
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
+import logging
 import math
+import os
+import sys
+import tempfile
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 from harness.api import InputError, Metric, Param, atomic_write_json, content_key, did_you_mean, log
 
@@ -163,9 +168,9 @@ class LMEvalTasks(Metric):
         tasks = list(self.option("tasks"))
         manager = self.task_manager(TaskManager, tasks)
         # a copy: lm-eval may set a pad token on the tokenizer it is given; the codec's stays as it is
-        lm = HFLM(pretrained=handle.module, tokenizer=copy.deepcopy(handle.codec.tokenizer), batch_size=self.option("batch_size"))
         log.info("lm-eval %s: tasks %s on the evaluated model", lm_eval_version(), ", ".join(tasks))
-        with preserved_random_state():  # simple_evaluate seeds Python's, numpy's and torch's global generators
+        with quiet_lm_eval(), preserved_random_state():  # simple_evaluate seeds Python's, numpy's and torch's generators
+            lm = HFLM(pretrained=handle.module, tokenizer=copy.deepcopy(handle.codec.tokenizer), batch_size=self.option("batch_size"))
             output = lm_eval.simple_evaluate(
                 model=lm, tasks=tasks, task_manager=manager, limit=self.option("limit"), num_fewshot=self.option("num_fewshot"),
                 bootstrap_iters=0, log_samples=True, random_seed=0, numpy_random_seed=1234, torch_random_seed=1234,
@@ -230,6 +235,38 @@ class LMEvalTasks(Metric):
                     return None
                 values.append(float(value))
         return values or None
+
+
+@contextlib.contextmanager
+def quiet_lm_eval() -> Iterator[None]:
+    """lm-eval's progress bars, its notes about an in-process model and its git probe stay out of the run's output.
+
+    Its stderr (file descriptor 2, so subprocesses too) goes to a temporary file; when lm-eval fails, the file's
+    last lines are logged beside the error, so nothing needed to diagnose it is lost."""
+    loggers = [logging.getLogger(name) for name in ("lm_eval", "lm-eval")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            sys.stderr.flush()
+            sink.seek(0)
+            tail = sink.read().decode("utf-8", "replace").strip().splitlines()[-20:]
+            os.dup2(saved, 2)
+            if tail:
+                log.warning("lm-eval's output before it failed:\n%s", "\n".join(tail))
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
 
 
 class preserved_random_state:
