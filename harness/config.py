@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from harness.api import Plugin
+from harness.code_identity import module_source_hash
 from harness.errors import ConfigError, did_you_mean
 from harness.params import Param, resolve_params
 from harness.registry import KIND_LABELS, Registration, Registry
@@ -57,6 +58,8 @@ class Component:
     train: dict[str, Any] | None = None  # recipes only: {dataset, samples, tokens}
     #: decoders only: the parts of a ``compose:`` entry (the registration is then harness.composition's)
     parts: list["Component"] | None = None
+    #: decoders only: where the decoding runs, "loop" (ours, harness.decoding) or "vllm" (harness.vllm_backend)
+    backend: str = "loop"
 
     @property
     def plugin(self) -> str:
@@ -97,6 +100,8 @@ class Component:
             out["train"] = self.train
         if self.parts is not None:
             out["parts"] = [part.identity() for part in self.parts]
+        if self.backend != "loop":  # absent for our loop, so the keys of every existing decoder stay as they were
+            out["backend"] = {"name": self.backend, "code": [module_source_hash("harness.vllm_backend"), module_source_hash("harness.vllm_worker")]}
         return out
 
     def logging_params(self) -> dict[str, Any]:
@@ -176,6 +181,8 @@ class Benchmark:
                 entry: dict[str, Any] = {plugin_key: comp.plugin, **comp.params}
                 if comp.train is not None:
                     entry["train"] = comp.train
+                if comp.backend != "loop":
+                    entry["backend"] = comp.backend
                 out[key] = entry
             return out
 
@@ -289,10 +296,16 @@ def _components(
         if not isinstance(entry, dict):
             problems.add(path, f"expected a mapping with `{plugin_key}:`, got {entry!r}")
             continue
+        backend = "loop"
+        if section == "decoders" and "backend" in entry:
+            entry = dict(entry)
+            backend = _decoder_backend(path, entry, problems)
         if section == "decoders" and "compose" in entry:
             composed = _composed_decoder(key, entry, registry, problems)
             if composed is not None:
                 out[key] = composed
+                if backend == "vllm":
+                    problems.add(path + ("backend",), _vllm_problem("compose", {"compose": entry["compose"]}) or "")
             continue
         entry = dict(entry)
         plugin_name = entry.pop(plugin_key, None)
@@ -310,11 +323,34 @@ def _components(
         params, param_problems = resolve_params(reg.cls.params, entry)
         for name, message in param_problems.items:
             problems.add(path + (name,), message)
-        comp = Component(key, kind, reg, params)
+        comp = Component(key, kind, reg, params, backend=backend)
         if kind == "recipe":
             comp.train = _train_block(reg, train, path, data, problems)
+        if backend == "vllm" and not param_problems.items:
+            problem = _vllm_problem(reg.name, params)
+            if problem:
+                problems.add(path + ("backend",), problem)
         out[key] = comp
     return out
+
+
+#: where a decoder may run: our loop, or vLLM in its own environment (docs/vllm.md)
+BACKENDS = ("loop", "vllm")
+
+
+def _decoder_backend(path: tuple, entry: dict, problems: _Problems) -> str:
+    """Pop and check a decoder entry's ``backend:``."""
+    backend = entry.pop("backend")
+    if backend not in BACKENDS:
+        problems.add(path + ("backend",), f"unknown backend {backend!r} (choose from: {', '.join(BACKENDS)})")
+        return "loop"
+    return str(backend)
+
+
+def _vllm_problem(plugin: str, params: dict[str, Any]) -> str | None:
+    from harness.vllm_backend import vllm_problem
+
+    return vllm_problem(plugin, params)
 
 
 def _composed_decoder(key: str, entry: dict, registry: Registry, problems: _Problems) -> Component | None:

@@ -30,6 +30,7 @@ class Generator:
         self.pool = pool
         self._decoders: dict[str, Any] = {}  # one instance per decoder for the run (it may keep an index)
         self._made: set[str] = set()  # batch keys this process generated (counted once, as computed)
+        self._vllm_runner: Any = None  # harness.vllm_backend.VllmRunner, started by the first vLLM batch
 
     def batches(self, plan: GenerationPlan) -> list[tuple[str, list[tuple[EvalContext, int]]]]:
         """The (stage key, rows) of every batch of one (cell, dataset), in order."""
@@ -110,8 +111,12 @@ class Generator:
             load_fitted=lambda name: self.pool.separate(plan.cell.model, plan.read(name).weights_key),
             heldout_of=lambda name: [s.token_ids for s in plan.read(name).heldout],
         )  # fmt: skip
+        contexts = [c.context_ids for c, _ in batch]
         try:
-            gens = self._decoder(plan).generate(handle, [c.context_ids for c, _ in batch], plan.new_tokens, ctx)
+            if decoder.backend == "vllm":
+                gens = self._vllm(plan).generate(handle, self._decoder(plan), contexts, plan.new_tokens, ctx)
+            else:
+                gens = self._decoder(plan).generate(handle, contexts, plan.new_tokens, ctx)
         except HarnessError:
             raise
         except Exception as exc:
@@ -125,6 +130,21 @@ class Generator:
         self.book.count("generate", False)
         self._made.add(key)
         return records
+
+    def _vllm(self, plan: GenerationPlan) -> Any:
+        """The vLLM runner of this run (one worker process, its engine reloaded only when the weights change)."""
+        if self._vllm_runner is None:
+            from harness.vllm_backend import VllmRunner
+
+            self._vllm_runner = VllmRunner(self.book.cache.root / "vllm-models")
+        self._vllm_runner.use(self.pool.model_id(plan.cell.model), plan.fit.weights_key)
+        return self._vllm_runner
+
+    def close(self) -> None:
+        """Stop the vLLM worker, if one was started."""
+        if self._vllm_runner is not None:
+            self._vllm_runner.close()
+            self._vllm_runner = None
 
     def _decoder(self, plan: GenerationPlan) -> Any:
         name = plan.cell.decoder

@@ -65,13 +65,16 @@ class Runner:
         plan = self.planner.plan()  # 1. plan: every data draw and stage key, disjointness checked
         self.fit(plan)  # 2. fit: train (or find stored) every fit; all processes of a launch together
         generator = Generator(self.bench, self.book, self.pool)
-        if distributed.is_distributed():  # 3a. each process of a launch generates its share of the batches
-            self.share = generator.generate_share(plan.generations, distributed.rank(), distributed.world_size())
-            distributed.barrier(self.pool.device)
-            if not distributed.is_main():  # the main process gathers, scores and writes
-                self.pool.release()
-                return self.summary([])
-        generated = {(g.cell.id, g.dataset): generator.generate(g) for g in self.generation_order(plan)}  # 3. generate
+        try:
+            if distributed.is_distributed():  # 3a. each process of a launch generates its share of the batches
+                self.share = generator.generate_share(plan.generations, distributed.rank(), distributed.world_size())
+                distributed.barrier(self.pool.device)
+                if not distributed.is_main():  # the main process gathers, scores and writes
+                    self.pool.release()
+                    return self.summary([])
+            generated = {(g.cell.id, g.dataset): generator.generate(g) for g in self.generation_order(plan)}  # 3. generate
+        finally:
+            generator.close()  # a vLLM worker, if a decoder ran there
         scorer = Scorer(self.bench, self.book, self.pool, plan, self.results_dir)
         scores = [row for g in plan.generations for row in scorer.score(g, generated[(g.cell.id, g.dataset)])]  # 4. score
         self.pool.release()

@@ -54,3 +54,27 @@ def test_committed_continuations_have_the_fixed_length():
                 checked += 1
     assert stale == NOT_YET_REGENERATED
     assert checked >= 24 * 4
+
+
+def test_followup_results_are_what_docs_paper_links_and_says():
+    """Every results file docs/paper.md links exists; the long-horizon curve never recovers; the table's TTRs are the
+    committed scores (regenerate with `harness run benchmarks/followup.yaml`)."""
+    import re
+
+    doc = (RESULTS.parent / "docs" / "paper.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(\.\./(results/followup/[^)]+)\)", doc)
+    assert len(links) >= 5
+    for link in links:
+        assert (RESULTS.parent / link).is_file(), link
+    rows = curve(RESULTS / "followup" / "recipes" / "smollm2__hyperfit" / "curves.csv")
+    assert [int(r["step"]) for r in rows] == [0, 1, 2, 3, 6, 10, 17, 31, 54, 96]  # log-spaced (curve_points 9)
+    assert float(rows[-1]["train_loss"]) < 0.05
+    late = [float(r["heldout_loss"]) for r in rows[4:]]
+    assert late == sorted(late)  # held-out loss rises past near-zero training loss and never turns down
+    with (RESULTS / "followup" / "scores.csv").open(encoding="utf-8") as handle:
+        ttr = {(r["recipe"], r["decoder"], r["dataset"]): float(r["value"]) for r in csv.DictReader(handle) if r["metric"] == "ttr"}
+    for recipe, decoder in (("hyperfit", "greedy"), ("base", "static-reweight"), ("base", "entropy-matched")):
+        for dataset in ("wiki", "news"):
+            assert f"{ttr[(recipe, decoder, dataset)]:.3f}" in doc, (recipe, decoder, dataset)
+    assert all(ttr[("hyperfit", "greedy", d)] > ttr[(r, k, d)] for d in ("wiki", "news")
+               for r, k in (("base", "static-reweight"), ("base", "entropy-matched"), ("base", "greedy")))  # fmt: skip
