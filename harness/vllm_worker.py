@@ -1,6 +1,7 @@
 """The vLLM side of the optional vLLM generation backend: run by the *vLLM venv's* python, never imported by ours.
 
-    <vllm-venv>/bin/python harness/vllm_worker.py REQUEST.json RESPONSE.json
+    <vllm-venv>/bin/python harness/vllm_worker.py REQUEST.json RESPONSE.json     (one request, then exit)
+    <vllm-venv>/bin/python harness/vllm_worker.py --serve                         (many; the engine stays loaded)
 
 Self-contained on purpose (standard library + vllm + torch): it imports nothing from ``harness``, whose
 dependencies live in the other venv. ``harness/vllm_backend.py`` writes the request, runs this script and
@@ -20,6 +21,7 @@ Request (JSON)::
      "citation_include_context": false,
      "citation_word_starts": null | [ids...],            # word_boundary: only these tokens may be banned
      "train_sequences": null | [[...], ...],
+     "enforce_eager": null | bool,                       # null: eager on a CPU, compiled/graphs elsewhere
      "runs": null | [{"requests": [...]}, ...]}          # optional: several timed batches on one engine load
 
 Response (JSON)::
@@ -51,9 +53,14 @@ from pathlib import Path
 from typing import Any
 
 #: set before vllm is imported: the engine core in this process (the processor reads this module's globals)
-os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# vLLM's automatic CPU binding keeps one core for a scheduler process (on 2 cores: half the machine) and pins
+# each OpenMP thread to one core; the engine runs in this process, and pinned threads collapse when another
+# process shares the cores (measured on 2 cores under load: 3x slower than unpinned). Unpinned, torch uses
+# every core. VLLM_CPU_OMP_THREADS_BIND set by the caller wins.
+os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
 
 #: what the processor reads; filled by :func:`main` before the engine starts
 RULES: dict[str, Any] = {"eos": None, "index": None, "order": 0, "word_starts": None, "include_context": False}
@@ -172,59 +179,129 @@ def run_batch(llm: Any, rows: list[dict[str, Any]], request: dict[str, Any], pre
     return {"outputs": outputs, "stopped_at_eos": stopped, "extras": extras, "generate_s": seconds}
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 3:
-        print("usage: vllm_worker.py REQUEST.json RESPONSE.json", file=sys.stderr)
-        return 2
-    request = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
-    model_dir = Path(request["model_dir"])
-    dtype = request.get("dtype", "float32")
-    runs = request.get("runs") or [{"requests": request["requests"]}]
-    widest = max((len(runs_rows) for runs_rows in (r["requests"] for r in runs)), default=1)
-    max_len = int(request["max_model_len"])
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib(model_dir, dtype, max(widest, 1) * max_len)))
-
-    RULES["eos"] = request.get("eos_id")
+def set_rules(request: dict[str, Any]) -> None:
+    """What the logits processor applies to this request's rows (the citation index is built here, once)."""
+    BLOCKED.clear()
+    RULES.update(eos=request.get("eos_id"), index=None, order=0, include_context=False, word_starts=None)
     if request.get("citation_window") is not None:
         order = int(request["citation_window"])
+        starts = request.get("citation_word_starts")
         RULES.update(
             index=build_index(request.get("train_sequences") or [], order),
             order=order,
             include_context=bool(request.get("citation_include_context")),
-            word_starts=frozenset(request["citation_word_starts"]) if request.get("citation_word_starts") is not None else None,
+            word_starts=frozenset(starts) if starts is not None else None,
         )
 
-    started = time.perf_counter()
+
+class Engine:
+    """One vLLM engine, rebuilt only when a request needs other weights, another dtype or mode, or more room."""
+
+    def __init__(self) -> None:
+        self.llm: Any = None
+        self.key: tuple[Any, ...] | None = None
+        self.room = (0, 0)  # (max_model_len, max_num_seqs) it was built with
+        self.eager = True
+        self.user_kv = "VLLM_CPU_KVCACHE_SPACE" in os.environ
+
+    def get(self, request: dict[str, Any], runs: list[dict[str, Any]]) -> tuple[Any, float]:
+        """The engine for ``request`` and the seconds spent building it now (0 when reused)."""
+        from vllm.platforms import current_platform
+
+        model_dir, dtype = Path(request["model_dir"]), request.get("dtype", "float32")
+        eager = request.get("enforce_eager")
+        if eager is None:  # on a CPU torch.compile adds ~40 s to the load for little gain (docs/vllm.md)
+            eager = current_platform.is_cpu()
+        widest = max(1, max((len(run["requests"]) for run in runs), default=1))
+        room = (int(request["max_model_len"]), widest)
+        key = (str(model_dir), dtype, bool(eager))
+        if self.llm is not None and key == self.key and room[0] <= self.room[0] and room[1] <= self.room[1]:
+            return self.llm, 0.0
+        if self.llm is not None:
+            room = (max(room[0], self.room[0]), max(room[1], self.room[1])) if key == self.key else room
+            self.llm = None
+            import gc
+
+            gc.collect()
+        if not self.user_kv:
+            os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(kv_cache_gib(model_dir, dtype, room[0] * room[1]))
+        started = time.perf_counter()
+        from vllm import LLM
+
+        self.llm = LLM(
+            model=str(model_dir),
+            tokenizer=str(model_dir),
+            dtype=dtype,
+            max_model_len=room[0],
+            max_num_seqs=room[1],
+            seed=0,
+            enable_prefix_caching=False,  # a row's KV comes from its own prompt, never from another request's
+            generation_config="vllm",  # the folder's generation_config.json must not change our sampling params
+            logits_processors=[processor_class()],
+            enforce_eager=bool(eager),
+        )
+        self.key, self.room, self.eager = key, room, bool(eager)
+        return self.llm, time.perf_counter() - started
+
+
+def answer(engine: Engine, request: dict[str, Any], number: int) -> dict[str, Any]:
+    """Run one request (its ``runs``, or its ``requests`` as one batch) and build the response."""
     import vllm
-    from vllm import LLM
 
-    llm = LLM(
-        model=str(model_dir),
-        tokenizer=str(model_dir),
-        dtype=dtype,
-        max_model_len=max_len,
-        max_num_seqs=max(widest, 1),
-        seed=0,
-        enable_prefix_caching=False,  # a row's KV comes from its own prompt, never from another request's
-        generation_config="vllm",  # the folder's generation_config.json must not change our sampling params
-        logits_processors=[processor_class()],
-        enforce_eager=bool(request.get("enforce_eager", False)),
-    )
-    load_s = time.perf_counter() - started
-
-    done = [run_batch(llm, run["requests"], request, prefix=f"r{n}-") for n, run in enumerate(runs)]
+    runs = request.get("runs") or [{"requests": request["requests"]}]
+    set_rules(request)
+    llm, load_s = engine.get(request, runs)
+    done = [run_batch(llm, run["requests"], request, prefix=f"q{number}-r{n}-") for n, run in enumerate(runs)]
     response: dict[str, Any] = {
         "outputs": done[0]["outputs"],
         "stopped_at_eos": done[0]["stopped_at_eos"],
         "extras": done[0]["extras"],
         "seconds": {"load": load_s, "generate": sum(d["generate_s"] for d in done)},
         "vllm_version": vllm.__version__,
+        "enforce_eager": engine.eager,
     }
     if request.get("runs"):
         response["runs"] = done
-    tmp = Path(argv[2]).with_suffix(".partial")
-    tmp.write_text(json.dumps(response), encoding="utf-8")
-    os.replace(tmp, argv[2])
+    return response
+
+
+def write_json(path: str, value: Any) -> None:
+    tmp = Path(path).with_suffix(".partial")
+    tmp.write_text(json.dumps(value), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def serve() -> int:
+    """Answer requests until stdin closes: one JSON line ``{"request": path, "response": path}`` each, answered
+    by the line ``done`` (or ``error``, with the traceback in the response file's ``error``) on the original
+    stdout; everything the libraries print goes to stderr. The engine stays loaded between requests."""
+    import traceback
+
+    channel = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # vLLM's and torch's prints must not mix with the protocol
+    engine = Engine()
+    for number, line in enumerate(sys.stdin):
+        if not line.strip():
+            continue
+        job = json.loads(line)
+        try:
+            request = json.loads(Path(job["request"]).read_text(encoding="utf-8"))
+            write_json(job["response"], answer(engine, request, number))
+            channel.write("done\n")
+        except Exception:  # reported to the caller, who raises; the engine stays up for the next request
+            write_json(job["response"], {"error": traceback.format_exc()})
+            channel.write("error\n")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[1] == "--serve":
+        return serve()
+    if len(argv) != 3:
+        print("usage: vllm_worker.py REQUEST.json RESPONSE.json | vllm_worker.py --serve", file=sys.stderr)
+        return 2
+    request = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+    write_json(argv[2], answer(Engine(), request, 0))
     return 0
 
 
