@@ -101,7 +101,10 @@ class Component:
         if self.parts is not None:
             out["parts"] = [part.identity() for part in self.parts]
         if self.backend != "loop":  # absent for our loop, so the keys of every existing decoder stay as they were
-            out["backend"] = {"name": self.backend, "code": [module_source_hash("harness.vllm_backend"), module_source_hash("harness.vllm_worker")]}
+            from harness.vllm_backend import vllm_version  # sampled tokens depend on vLLM's sampler: its version too
+
+            out["backend"] = {"name": self.backend, "version": vllm_version(),
+                              "code": [module_source_hash("harness.vllm_backend"), module_source_hash("harness.vllm_worker")]}
         return out
 
     def logging_params(self) -> dict[str, Any]:

@@ -300,8 +300,11 @@ def build_request(
     eos_id: int | None,
     train_sequences: Sequence[Sequence[int]] | None,
     word_starts: Sequence[int] | None = None,
+    enforce_eager: bool | None = None,
 ) -> dict[str, Any]:
-    """The worker's request for one batch (no vLLM needed to build it; tests inspect it)."""
+    """The worker's request for one batch (no vLLM needed to build it; tests inspect it). ``enforce_eager``:
+    None lets the worker choose (eager on a CPU: the engine loads in ~6 s instead of ~40 s, for ~15% lower
+    throughput, docs/vllm.md; compiled with CUDA graphs elsewhere)."""
     if len(seeds) != len(contexts):
         raise ValueError(f"{len(seeds)} seeds for {len(contexts)} contexts")
     sampling = sampling_for(plugin, params, new_tokens)
@@ -316,6 +319,7 @@ def build_request(
         "stop_at_eos": bool(stop_at_eos),
         "citation_window": None,
         "train_sequences": None,
+        "enforce_eager": enforce_eager,
     }
     if plugin == "citation-blocked":
         if train_sequences is None:
@@ -345,6 +349,7 @@ def generate_with_vllm(
     word_starts: Sequence[int] | None = None,
     timeout: float | None = None,
     session: VllmSession | None = None,
+    enforce_eager: bool | None = None,
 ) -> tuple[list[list[int]], dict[str, Any]]:
     """Continue ``contexts`` with vLLM: the token ids per row, and facts about the run.
 
@@ -358,7 +363,7 @@ def generate_with_vllm(
     if not contexts:
         return [], {"seconds": {"load": 0.0, "generate": 0.0, "total": 0.0}, "stopped_at_eos": [], "extras": []}
     request = build_request(model_dir, dtype, plugin, params, contexts, new_tokens, seeds, stop_at_eos, eos_id,
-                            train_sequences, word_starts)  # fmt: skip
+                            train_sequences, word_starts, enforce_eager)  # fmt: skip
     started = time.perf_counter()
     response = run_worker(request, timeout=timeout, session=session)
     outputs = [list(map(int, row)) for row in response["outputs"]]
@@ -372,6 +377,7 @@ def generate_with_vllm(
     facts = {
         "seconds": dict(response.get("seconds", {}), total=time.perf_counter() - started),
         "vllm_version": response.get("vllm_version"),
+        "enforce_eager": response.get("enforce_eager"),
         "stopped_at_eos": list(response.get("stopped_at_eos") or [False] * len(outputs)),
         "extras": list(response.get("extras") or [{} for _ in outputs]),
     }
@@ -420,6 +426,7 @@ def generate_batch(
     model_dir: Path,
     timeout: float | None = None,
     session: VllmSession | None = None,
+    enforce_eager: bool | None = None,
 ) -> list["Generation"]:
     """One generation batch of ``decoder`` (a configured decoder instance: ``name`` and resolved ``config``) on
     vLLM, as our decoders return it. ``model_dir``: :func:`export_for_vllm` of ``handle``'s current weights."""
@@ -433,6 +440,7 @@ def generate_batch(
     outputs, facts = generate_with_vllm(
         model_dir, handle_dtype(handle), plugin, params, contexts, new_tokens, list(ctx.seeds), ctx.stop_at_eos,
         handle.codec.eos_token_id, ctx.train_sequences, word_starts, timeout=timeout, session=session,
+        enforce_eager=enforce_eager,
     )  # fmt: skip
     return vllm_generations(handle, outputs, contexts, facts["stopped_at_eos"], facts["extras"])
 

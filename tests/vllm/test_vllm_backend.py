@@ -85,6 +85,7 @@ def test_the_request_carries_seeds_eos_policy_and_the_citation_index_inputs() ->
     assert request["requests"] == [{"prompt_token_ids": [5, 6, 7], "seed": 11}, {"prompt_token_ids": [8, 9], "seed": 12}]
     assert request["max_model_len"] == 13 and request["eos_id"] == 1 and request["stop_at_eos"] is False
     assert request["citation_window"] is None and request["train_sequences"] is None
+    assert request["enforce_eager"] is None  # the worker chooses: eager on a CPU
     json.dumps(request)  # the worker reads it as JSON
 
     train = [[1, 2, 3, 4]]
