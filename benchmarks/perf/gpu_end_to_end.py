@@ -70,7 +70,7 @@ BENCHMARK = """\
 name: gpu-end-to-end
 seed: 0
 models:
-  rand: {{loader: hf-causal-lm, source: {model}, dtype: auto}}
+  rand: {{loader: hf-causal-lm, id: {model}, dtype: auto}}
 datasets:
   wiki: {{plugin: embedded-wikipedia}}
   news: {{plugin: embedded-news}}
