@@ -485,6 +485,9 @@ class DecodeContext:
     load_fitted: Callable[[str], ModelHandle] | None = None
     #: the held-out token sequences of another recipe's fit (same documents its curve used)
     heldout_of: Callable[[str], list[list[int]]] | None = None
+    #: identity of the weights being decoded (their fit key, or the model id for the loader's weights), so a
+    #: decoder may cache what it derives from them; None outside a run
+    weights_key: str | None = None
 
 
 class Decoder(Plugin):

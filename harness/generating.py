@@ -110,6 +110,7 @@ class Generator:
             seeds=seeds, train_sequences=plan.fit.train_sequences, stop_at_eos=self.bench.eval.stop_at_eos,
             load_fitted=lambda name: self.pool.separate(plan.cell.model, plan.read(name).weights_key),
             heldout_of=lambda name: [s.token_ids for s in plan.read(name).heldout],
+            weights_key=plan.fit.weights_key or self.pool.model_id(plan.cell.model),
         )  # fmt: skip
         contexts = [c.context_ids for c, _ in batch]
         try:

@@ -117,7 +117,8 @@ class StaticReweight(ComposableDecoder):
         if ctx.heldout_of is None or ctx.load_fitted is None:
             raise InputError(f"{self.name} reads the fit of recipe {source!r}: it runs inside `harness run` only")
         heldout = [list(map(int, s)) for s in ctx.heldout_of(source)]
-        key = (source, weights_digest(handle.module), hashlib.sha256(json.dumps(heldout).encode()).hexdigest())
+        weights = ctx.weights_key or weights_digest(handle.module)  # outside a run: a pass over the weights
+        key = (source, weights, hashlib.sha256(json.dumps(heldout).encode()).hexdigest())
         bias = self._biases.get(key)
         if bias is not None:
             return bias
